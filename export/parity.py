@@ -1,0 +1,95 @@
+"""Do the exported artifacts compute what the Keras model computes?
+
+Runs the Keras model, the SavedModel's `serving_default` signature and the
+TFLite signature runner on the same raw inputs, and reports for each target
+the largest absolute difference from Keras and how often the argmax (the
+predicted class) agrees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    target: str
+    max_abs_diff: float
+    argmax_agreement: float
+    passed: bool
+
+
+@dataclass
+class ParityReport:
+    examples: int
+    atol: float
+    results: list[ParityResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+    def to_dict(self) -> dict:
+        return {
+            "examples": self.examples,
+            "atol": self.atol,
+            "passed": self.passed,
+            "targets": {r.target: asdict(r) for r in self.results},
+        }
+
+
+def _keras_outputs(model, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    feed = next(iter(inputs.values())) if len(inputs) == 1 else inputs
+    outputs = model(feed, training=False)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return {name: np.asarray(o) for name, o in zip(model.output_names, outputs)}
+
+
+def saved_model_outputs(directory: Path | str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(str(directory)).signatures["serving_default"]
+    outputs = signature(**{k: tf.constant(v) for k, v in inputs.items()})
+    return {k: v.numpy() for k, v in outputs.items()}
+
+
+def tflite_outputs(path: Path | str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    from tfdl.export.litert import load_interpreter
+
+    runner = load_interpreter(path).get_signature_runner("serving_default")
+    return runner(**inputs)
+
+
+def _compare(target: str, reference: dict, candidate: dict, atol: float) -> ParityResult:
+    missing = set(reference) - set(candidate)
+    if missing:
+        raise ValueError(f"{target} lacks outputs {sorted(missing)}; it has {sorted(candidate)}")
+    diffs, agreements = [], []
+    for name, expected in reference.items():
+        got = np.asarray(candidate[name]).reshape(expected.shape)
+        diffs.append(float(np.max(np.abs(got.astype(np.float64) - expected))))
+        if expected.ndim == 2 and expected.shape[1] > 1:
+            agreements.append(float(np.mean(got.argmax(1) == expected.argmax(1))))
+    max_diff = max(diffs)
+    agreement = min(agreements) if agreements else float("nan")
+    return ParityResult(target, max_diff, agreement, max_diff <= atol)
+
+
+def check_parity(
+    model,
+    inputs: dict[str, np.ndarray],
+    saved_model_dir: Path | str | None = None,
+    tflite_path: Path | str | None = None,
+    atol: float = 1e-4,
+) -> ParityReport:
+    """Compare each given artifact with `model` on `inputs` (raw, keyed by input name)."""
+    reference = _keras_outputs(model, inputs)
+    report = ParityReport(examples=len(next(iter(inputs.values()))), atol=atol)
+    if saved_model_dir is not None:
+        report.results.append(_compare("saved_model", reference, saved_model_outputs(saved_model_dir, inputs), atol))
+    if tflite_path is not None:
+        report.results.append(_compare("tflite", reference, tflite_outputs(tflite_path, inputs), atol))
+    return report

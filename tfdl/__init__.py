@@ -1,0 +1,26 @@
+"""tfdl: from data to a served prediction with Keras 3 on TensorFlow.
+
+Importing `tfdl` is cheap and imports no TensorFlow, so `tfdl.serving.edge`
+can run on a device that has only LiteRT. The public names below load their
+module (and TensorFlow) on first use.
+"""
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "RunConfig": "tfdl.config",
+    "load_config": "tfdl.config",
+    "run": "tfdl.run",
+    "build_model": "tfdl.models",
+    "register_model": "tfdl.models",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'tfdl' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_LAZY[name]), name)

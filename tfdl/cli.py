@@ -1,0 +1,109 @@
+"""The `tfdl` command: run, serve, predict.
+
+Each command imports TensorFlow only when it runs, so `tfdl --help` is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _cmd_run(args) -> int:
+    from tfdl.config import load_config
+
+    config = load_config(args.config, args.set)  # fails here, before any work
+    from tfdl.run import run
+
+    result = run(config, output_dir=args.output_dir)
+    return 0 if result.metrics["parity"]["passed"] else 1
+
+
+def _cmd_serve(args) -> int:
+    from tfdl.serving.server import serve
+
+    serve(
+        model_base_path=args.model_base_path,
+        model_name=args.model_name,
+        host=args.host,
+        port=args.port,
+        max_body_bytes=args.max_body_bytes,
+    )
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    import json
+
+    from tfdl.serving.client import Client, ServingClientError, load_request
+
+    try:
+        request = load_request(args.input, columnar=args.columnar)
+        with Client(args.url, args.model_name, timeout=args.timeout) as client:
+            response = client.predict(
+                **request, signature_name=args.signature_name, version=args.version, label=args.label
+            )
+    except (ValueError, OSError, ServingClientError) as error:
+        print(f"tfdl predict: {error}", file=sys.stderr)
+        return 1
+    json.dump(response, sys.stdout, indent=None if args.compact else 2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tfdl", description=__doc__.splitlines()[0])
+    from tfdl import __version__
+
+    parser.add_argument("--version", action="version", version=f"tfdl {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="train, evaluate, export and report one config")
+    run.add_argument("config", nargs="?", default=None,
+                     help="a YAML file or the name of a shipped config (default: digits_cnn)")
+    run.add_argument("--output-dir", default=None, help="where the run writes (default: runs/NAME)")
+    run.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                     help="override a config field, e.g. --set training.epochs=5 (repeatable)")
+    run.set_defaults(func=_cmd_run)
+
+    serve = commands.add_parser("serve", help="serve a SavedModel over the TensorFlow Serving REST API")
+    serve.add_argument("--model-base-path", "--model_base_path", required=True,
+                       help="folder holding numbered version folders of SavedModels")
+    serve.add_argument("--model-name", "--model_name", default=None,
+                       help="name clients use in /v1/models/NAME (default: the base path's folder name)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    serve.add_argument("--port", "--rest_api_port", type=int, default=8501)
+    serve.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024,
+                       help="largest request body accepted (default 16 MiB)")
+    serve.set_defaults(func=_cmd_serve)
+
+    predict = commands.add_parser("predict", help="send a predict request to a tfdl or TF Serving server")
+    predict.add_argument("--url", default="http://127.0.0.1:8501", help="server address")
+    predict.add_argument("--model-name", "--model_name", required=True)
+    predict.add_argument("--input", required=True,
+                         help="a .json request or rows, a .npy array, or inline JSON")
+    predict.add_argument("--columnar", action="store_true", help="send the columnar `inputs` format")
+    predict.add_argument("--signature-name", default=None)
+    predict.add_argument("--version", type=int, default=None)
+    predict.add_argument("--label", default=None)
+    predict.add_argument("--timeout", type=float, default=30.0)
+    predict.add_argument("--compact", action="store_true", help="print the response on one line")
+    predict.set_defaults(func=_cmd_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from tfdl.schema import ConfigError
+
+    try:
+        return args.func(args)
+    except ConfigError as error:
+        print(f"tfdl {args.command}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The run report: a Markdown page a person reads after `tfdl run`.
+
+It holds the training summary, the test metrics per class, the learning
+curves and confusion matrix (PNG, beside it), the parity of the exported
+artifacts with Keras, and how to serve the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tfdl.evaluation.classification import ClassificationMetrics
+
+
+@dataclass
+class RunSummary:
+    """What the report shows; every figure comes from the run itself."""
+
+    name: str
+    model: str
+    strategy: str
+    epochs_run: int
+    best_epoch: int
+    train_seconds: float
+    test_loss: float
+    metrics: ClassificationMetrics
+    plots: dict[str, Path]
+    parity: dict
+    artifacts: dict[str, Path]
+    serve_commands: list[str] = field(default_factory=list)
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def render_report(summary: RunSummary, relative_to: Path) -> str:
+    m = summary.metrics
+    lines = [
+        f"# tfdl run `{summary.name}`",
+        "",
+        f"Model `{summary.model}`, trained under {summary.strategy}: "
+        f"{summary.epochs_run} epochs in {summary.train_seconds:.1f} s, best epoch {summary.best_epoch} "
+        "(its weights are the ones evaluated and exported).",
+        "",
+        "## Test set",
+        "",
+        *_table(
+            ["accuracy", "macro precision", "macro recall", "macro F1", "loss", "examples"],
+            [[f"{m.accuracy:.4f}", f"{m.precision.mean():.4f}", f"{m.recall.mean():.4f}",
+              f"{m.macro_f1:.4f}", f"{summary.test_loss:.4f}", int(m.support.sum())]],
+        ),
+        "",
+        *_table(
+            ["class", "precision", "recall", "F1", "support"],
+            [[name, f"{m.precision[i]:.3f}", f"{m.recall[i]:.3f}", f"{m.f1[i]:.3f}", int(m.support[i])]
+             for i, name in enumerate(m.class_names)],
+        ),
+        "",
+    ]
+    for title, path in summary.plots.items():
+        lines += [f"## {title}", "", f"![{title}]({path.relative_to(relative_to).as_posix()})", ""]
+    lines += ["## Export parity with Keras", ""]
+    targets = summary.parity.get("targets", {})
+    lines += _table(
+        ["artifact", "max abs diff", "argmax agreement", f"within {summary.parity.get('atol')}"],
+        [[t, f"{r['max_abs_diff']:.2e}", f"{r['argmax_agreement']:.4f}", "yes" if r["passed"] else "NO"]
+         for t, r in targets.items()],
+    )
+    lines += ["", f"On the {summary.parity.get('examples')} raw test examples.", "", "## Artifacts", ""]
+    lines += _table(
+        ["artifact", "path"],
+        [[k, f"`{p.relative_to(relative_to).as_posix()}`"] for k, p in summary.artifacts.items()],
+    )
+    if summary.serve_commands:
+        lines += ["", "## Serve it", "", "```sh", *summary.serve_commands, "```"]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(summary: RunSummary, path: Path) -> Path:
+    path.write_text(render_report(summary, relative_to=path.parent))
+    return path

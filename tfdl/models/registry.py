@@ -1,0 +1,69 @@
+"""The model registry: every model is built by name from a typed config.
+
+A model family registers `build_NAME(config) -> keras.Model` with its config
+class and its task; the task tells the trainer which loss and metrics fit and
+the run which evaluation to write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+from pydantic import ValidationError
+
+from tfdl.schema import ConfigError, StrictModel, describe_validation_error
+
+Task = Literal["classification"]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    builder: Callable[[Any], Any]
+    config_class: type[StrictModel]
+    task: Task
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str, config_class: type[StrictModel], task: Task):
+    """Decorator: register `builder(config) -> keras.Model` under `name`."""
+
+    def decorate(builder):
+        if name in _REGISTRY:
+            raise ValueError(f"a model named {name!r} is already registered")
+        _REGISTRY[name] = ModelEntry(name, builder, config_class, task)
+        return builder
+
+    return decorate
+
+
+def available_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def model_entry(name: str) -> ModelEntry:
+    if name not in _REGISTRY:
+        raise ConfigError(
+            f"model.name: unknown model {name!r}; registered models: "
+            f"{', '.join(available_models())}"
+        )
+    return _REGISTRY[name]
+
+
+def model_config(name: str, params: dict[str, Any]) -> StrictModel:
+    """Validate `params` against the config class of model `name`."""
+    entry = model_entry(name)
+    try:
+        return entry.config_class(**params)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error, prefix="model.params")) from None
+
+
+def build_model(name: str, params: dict[str, Any] | StrictModel):
+    """Build the registered model `name` from its parameters."""
+    entry = model_entry(name)
+    config = params if isinstance(params, entry.config_class) else model_config(name, dict(params))
+    return entry.builder(config)

@@ -1,0 +1,172 @@
+"""The main job, `tfdl run`: data -> model -> training -> evaluation -> export -> report.
+
+Everything a run writes goes under its run directory (`runs/NAME/` unless
+told otherwise):
+
+    report.md, plots/            what a person reads
+    metrics.json                 the evaluation and parity figures
+    config.yaml                  the config as run, every default filled in
+    history.csv, logs/           per-epoch figures; TensorBoard logs
+    checkpoints/                 best and last weights
+    export/model.keras           raw input -> prediction, preprocessing inside
+    export/model.tflite          float32 TFLite
+    export/serving/NAME/VERSION/ SavedModel in the TF Serving layout
+    export/sample_request.json   a predict request with test examples
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from tfdl.config import RunConfig
+
+# Loss and metrics the trainer uses for each model task.
+_TASK_TRAINING = {
+    "classification": ("sparse_categorical_crossentropy", ["accuracy"]),
+}
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict
+    serving_dir: Path
+    version: int
+    serve_commands: list[str]
+
+
+def _model_params(config: RunConfig, pipeline) -> dict:
+    """The model's parameters with what the data decides filled in."""
+    from tfdl.models import model_entry
+
+    fields = model_entry(config.model.name).config_class.model_fields
+    from_data = {
+        "input_shape": pipeline.input_shape,
+        "num_classes": len(pipeline.class_names),
+        "input_name": pipeline.input_name,
+    }
+    params = dict(config.model.params)
+    for key, value in from_data.items():
+        if key in fields and params.get(key) is None:
+            params[key] = value
+    return params
+
+
+def _serve_commands(serving_model_dir: Path, model_name: str, sample: Path) -> list[str]:
+    return [
+        f"tfdl serve --model-base-path {serving_model_dir} --model-name {model_name} --port 8501",
+        f"tfdl predict --model-name {model_name} --input {sample}",
+        f"curl -s -d @{sample} http://127.0.0.1:8501/v1/models/{model_name}:predict",
+    ]
+
+
+def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[str], None] = print) -> RunResult:
+    """Run the whole job for `config`; see the module docstring for what it writes."""
+    import keras
+    import numpy as np
+
+    from tfdl.evaluation import RunSummary, classification_metrics, plot_confusion_matrix, plot_learning_curves, write_report
+    from tfdl.export import check_parity, export_saved_model, inference_model, next_version, to_tflite, version_dir
+    from tfdl.models import model_config, model_entry
+    from tfdl.pipelines import build_pipeline
+    from tfdl.training import describe_strategy, make_strategy, train
+
+    started = time.perf_counter()
+    run_dir = Path(output_dir) if output_dir else Path("runs") / config.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    keras.utils.set_random_seed(config.seed)
+
+    strategy = make_strategy(config.training.strategy, config.training.devices)
+    replicas = strategy.num_replicas_in_sync
+    log(f"[1/5] data: {config.data.source}/{config.data.name}, strategy {describe_strategy(strategy)}")
+    pipeline = build_pipeline(config.data, config.seed, global_batch_size=config.data.batch_size * replicas)
+    log(
+        f"      {len(pipeline.split.train)} train / {len(pipeline.split.validation)} validation / "
+        f"{len(pipeline.split.test)} test examples, {len(pipeline.class_names)} classes"
+    )
+
+    entry = model_entry(config.model.name)
+    params = model_config(config.model.name, _model_params(config, pipeline))
+    loss, metrics = _TASK_TRAINING[entry.task]
+    log(f"[2/5] training {config.model.name} for up to {config.training.epochs} epochs")
+    trained = train(
+        lambda: entry.builder(params), pipeline.train, pipeline.validation, config.training,
+        strategy, run_dir, loss=loss, metrics=metrics,
+    )
+    model = trained.model
+
+    log("[3/5] evaluating on the test split")
+    x_test, y_test = pipeline.raw("test")
+    test_loss = float(model.evaluate(pipeline.test, verbose=0, return_dict=True)["loss"])
+    probabilities = model.predict(pipeline.test, verbose=0)
+    evaluation = classification_metrics(y_test, probabilities.argmax(axis=1), pipeline.class_names)
+
+    log("[4/5] exporting")
+    export_dir = run_dir / "export"
+    export_dir.mkdir(exist_ok=True)
+    served = inference_model(model, pipeline.normalizer, name=config.export.model_name)
+    serving_model_dir = export_dir / "serving" / config.export.model_name
+    version = config.export.version or next_version(serving_model_dir)
+    saved_model_dir = export_saved_model(served, version_dir(serving_model_dir, version))
+    artifacts = {"SavedModel (TF Serving layout)": saved_model_dir}
+    if config.export.keras:
+        artifacts["Keras"] = export_dir / "model.keras"
+        served.save(artifacts["Keras"])
+    tflite_path = to_tflite(saved_model_dir, export_dir / "model.tflite") if config.export.tflite else None
+    if tflite_path:
+        artifacts["TFLite float32"] = tflite_path
+    inputs = {pipeline.input_name: x_test}
+    parity = check_parity(served, inputs, saved_model_dir, tflite_path, atol=config.export.parity_atol)
+    sample = export_dir / "sample_request.json"
+    sample.write_text(json.dumps({"instances": x_test[: config.export.sample_size].tolist()}))
+    artifacts["sample request"] = sample
+    if not parity.passed:
+        log(f"      WARNING: an export differs from Keras by more than {parity.atol}; see the report")
+
+    log("[5/5] writing the report")
+    plots = {
+        "Learning curves": plot_learning_curves(trained.history, run_dir / "plots" / "learning_curves.png"),
+        "Confusion matrix (test)": plot_confusion_matrix(
+            evaluation.confusion, pipeline.class_names, run_dir / "plots" / "confusion_matrix.png"
+        ),
+    }
+    commands = _serve_commands(serving_model_dir, config.export.model_name, sample)
+    summary = RunSummary(
+        name=config.name, model=config.model.name, strategy=describe_strategy(strategy),
+        epochs_run=trained.epochs_run, best_epoch=trained.best_epoch, train_seconds=trained.seconds,
+        test_loss=test_loss, metrics=evaluation, plots=plots, parity=parity.to_dict(),
+        artifacts=artifacts, serve_commands=commands,
+    )
+    report = write_report(summary, run_dir / "report.md")
+    figures = {
+        "test": {"loss": test_loss, **evaluation.to_dict()},
+        "training": {
+            "strategy": describe_strategy(strategy),
+            "epochs_run": trained.epochs_run,
+            "best_epoch": trained.best_epoch,
+            "seconds": trained.seconds,
+            "history": trained.history,
+        },
+        "parity": parity.to_dict(),
+        "export": {
+            "model_name": config.export.model_name,
+            "version": version,
+            "files": {k: str(p) for k, p in artifacts.items()},
+            "tflite_bytes": tflite_path.stat().st_size if tflite_path else None,
+        },
+        "seconds": time.perf_counter() - started,
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(figures, indent=2))
+    log(
+        f"\ntest accuracy {evaluation.accuracy:.4f}, macro F1 {evaluation.macro_f1:.4f}; "
+        f"parity {'ok' if parity.passed else 'FAILED'}; {figures['seconds']:.0f} s in all"
+    )
+    log(f"report: {report}\n\nServe the model and ask it for a prediction:\n  " + "\n  ".join(commands))
+    return RunResult(run_dir, figures, serving_model_dir, version, commands)

@@ -1,0 +1,37 @@
+"""The base of every typed config in tfdl, and the error a bad config raises.
+
+Configs are pydantic models that forbid unknown fields, so a misspelt key is
+an error that names it instead of a default silently used.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class StrictModel(BaseModel):
+    """A frozen config whose unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConfigError(ValueError):
+    """A config (file, override or model parameters) that cannot be used.
+
+    The message lists each bad field by its dotted path, what was wrong with
+    it and the value given.
+    """
+
+
+def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
+    """Render a pydantic error as one line per bad field, named by dotted path."""
+    lines = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{path}: unknown field (check the spelling)")
+            continue
+        given = item.get("input")
+        shown = "" if isinstance(given, dict) else f" (got {given!r})"
+        lines.append(f"{path or '<config>'}: {item['msg']}{shown}")
+    return "\n".join(lines)

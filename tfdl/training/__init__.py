@@ -1,0 +1,17 @@
+"""tfdl.training: strategies, optimizers and the trainer."""
+
+from tfdl.training.config import EarlyStoppingConfig, OptimizerConfig, TrainingConfig
+from tfdl.training.optimizers import make_optimizer
+from tfdl.training.strategy import describe_strategy, make_strategy
+from tfdl.training.trainer import TrainResult, train
+
+__all__ = [
+    "EarlyStoppingConfig",
+    "OptimizerConfig",
+    "TrainResult",
+    "TrainingConfig",
+    "describe_strategy",
+    "make_optimizer",
+    "make_strategy",
+    "train",
+]
