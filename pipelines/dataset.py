@@ -38,9 +38,14 @@ def make_dataset(
     ds = tf.data.Dataset.from_tensor_slices((features, labels))
     if preprocess is not None:
         # Preprocess whole chunks: one vectorized call instead of one per row.
-        ds = ds.batch(1024).map(
-            lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE
-        ).unbatch()
+        ds = (
+            ds.batch(1024)
+            .map(lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+            .unbatch()
+            # unbatch forgets the length; Keras needs it for progress bars and
+            # to know where an epoch ends.
+            .apply(tf.data.experimental.assert_cardinality(len(features)))
+        )
     if cache:
         ds = ds.cache()
     if shuffle_buffer > 0:

@@ -20,7 +20,6 @@ import re
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -31,6 +30,7 @@ from tfdl.serving.model_store import ModelStore
 
 log = logging.getLogger("tfdl.serving")
 
+API_PATH = re.compile(r"/v1/", re.IGNORECASE)
 _VERSION = r"(?:(?:/versions/(?P<version>\d+))|(?:/labels/(?P<label>[^/:]+)))?"
 PREDICT_PATH = re.compile(
     r"/v1/models/(?P<name>[^/:]+)" + _VERSION + r":(?P<method>classify|regress|predict)", re.IGNORECASE
@@ -86,8 +86,10 @@ def _predict(store: ModelStore, match: re.Match, body: bytes) -> bytes:
 def create_app(store: ModelStore, max_body_bytes: int = 16 * 1024 * 1024) -> Starlette:
     """The REST app serving the models in `store`."""
 
-    async def v1(request: Request) -> Response:
+    async def dispatch(request: Request) -> Response:
         path, method = request.url.path, request.method
+        if not API_PATH.match(path):
+            return _error(404, f"Not Found: {method} {path}; the API lives under /v1/models/")
         try:
             if method == "POST" and (match := PREDICT_PATH.fullmatch(path)):
                 if match["method"].lower() != "predict":
@@ -110,10 +112,4 @@ def create_app(store: ModelStore, max_body_bytes: int = 16 * 1024 * 1024) -> Sta
             log.exception("internal error serving %s %s", method, path)
             return _error(500, "internal server error; the server log has the details")
 
-    async def not_found(request: Request, exc: HTTPException) -> Response:
-        return _error(exc.status_code, f"{exc.detail}: {request.method} {request.url.path}")
-
-    return Starlette(
-        routes=[Route("/v1/{rest:path}", v1, methods=_METHODS)],
-        exception_handlers={HTTPException: not_found},
-    )
+    return Starlette(routes=[Route("/{path:path}", dispatch, methods=_METHODS)])

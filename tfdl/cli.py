@@ -22,13 +22,17 @@ def _cmd_run(args) -> int:
 def _cmd_serve(args) -> int:
     from tfdl.serving.server import serve
 
-    serve(
-        model_base_path=args.model_base_path,
-        model_name=args.model_name,
-        host=args.host,
-        port=args.port,
-        max_body_bytes=args.max_body_bytes,
-    )
+    try:
+        serve(
+            model_base_path=args.model_base_path,
+            model_name=args.model_name,
+            host=args.host,
+            port=args.port,
+            max_body_bytes=args.max_body_bytes,
+        )
+    except FileNotFoundError as error:
+        print(f"tfdl serve: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -101,6 +101,7 @@ def train(
         validation_data=validation_data,
         epochs=config.epochs,
         callbacks=callbacks,
+        shuffle=False,  # the pipeline shuffles; Keras cannot shuffle a dataset
         verbose=_verbosity(config),
     )
     seconds = time.perf_counter() - start

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfdl.training import OptimizerConfig, TrainingConfig, make_optimizer, make_strategy, train
+
+
+def test_auto_strategy_without_several_gpus_is_the_default_strategy():
+    strategy = make_strategy("auto")
+    assert strategy is tf.distribute.get_strategy()
+    assert strategy.num_replicas_in_sync == 1
+
+
+def test_mirrored_strategy_over_named_devices():
+    strategy = make_strategy("mirrored", ["/cpu:0"])
+    assert isinstance(strategy, tf.distribute.MirroredStrategy)
+
+
+def test_unknown_strategy_is_named():
+    with pytest.raises(ValueError, match="training.strategy"):
+        make_strategy("tpuu")
+
+
+@pytest.mark.parametrize("name, cls", [("adam", "Adam"), ("adamw", "AdamW"), ("sgd", "SGD"), ("rmsprop", "RMSprop")])
+def test_optimizer_from_config(name, cls):
+    optimizer = make_optimizer(OptimizerConfig(name=name, learning_rate=0.01, momentum=0.5 if name == "sgd" else 0.0))
+    assert type(optimizer).__name__ == cls
+    assert float(optimizer.learning_rate) == pytest.approx(0.01)
+
+
+def test_train_writes_checkpoints_logs_and_restores_the_best_epoch(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4)).astype("float32")
+    y = (x[:, 0] + x[:, 1] > 0).astype("int32")
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+
+    def build():
+        inputs = keras.Input((4,), name="features")
+        return keras.Model(inputs, keras.layers.Dense(2, activation="softmax", name="probabilities")(inputs))
+
+    config = TrainingConfig(epochs=6, steps_per_execution=4, verbose=0, optimizer=OptimizerConfig(learning_rate=0.05))
+    result = train(build, data, data, config, make_strategy("default"), tmp_path,
+                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    assert result.epochs_run == 6
+    assert result.history["val_loss"][-1] < result.history["val_loss"][0]
+    assert result.best_epoch == int(np.argmin(result.history["val_loss"])) + 1
+    assert result.checkpoints["best"].is_file() and result.checkpoints["last"].is_file()
+    assert any((tmp_path / "logs").rglob("events.out.tfevents*"))
+    assert (tmp_path / "history.csv").read_text().count("\n") == 7
