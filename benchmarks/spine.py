@@ -50,14 +50,16 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, {gpus} GPUs, Python {platform.python_version()}, TensorFlow {tf.__version__}"
 
 
-def start(args: list[str], port: int, model_name: str, deadline: float = 120) -> subprocess.Popen:
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def start(args: list[str], port: int, model_name: str, log: Path, deadline: float = 120) -> subprocess.Popen:
+    # The server's output goes to a file: an unread pipe fills up and stalls
+    # a server that logs every request.
+    process = subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT)
     client = Client(f"http://127.0.0.1:{port}", model_name, timeout=5)
     row = [[0.0] * 64]
     started = time.monotonic()
     while time.monotonic() - started < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{args[:4]} exited: {process.stderr.read()[-2000:]}")
+            raise RuntimeError(f"{args[:4]} exited: {log.read_text()[-2000:]}")
         try:
             client.predict(instances=row)
             return process
@@ -120,7 +122,7 @@ def main() -> None:
     for name, command in servers.items():
         port = free_port()
         command = command + (["--port", str(port)] if name == "tfdl serve" else [str(port)])
-        process = start(command, port, "digits")
+        process = start(command, port, "digits", work / f"server{len(results)}.log")
         try:
             results[name] = measure(port, "digits", rows, args.requests)
         finally:
