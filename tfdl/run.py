@@ -69,7 +69,6 @@ def _serve_commands(serving_model_dir: Path, model_name: str, sample: Path) -> l
 def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[str], None] = print) -> RunResult:
     """Run the whole job for `config`; see the module docstring for what it writes."""
     import keras
-    import numpy as np
 
     from tfdl.evaluation import RunSummary, classification_metrics, plot_confusion_matrix, plot_learning_curves, write_report
     from tfdl.export import check_parity, export_saved_model, inference_model, next_version, to_tflite, version_dir

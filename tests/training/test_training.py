@@ -50,3 +50,27 @@ def test_train_writes_checkpoints_logs_and_restores_the_best_epoch(tmp_path):
     assert result.checkpoints["best"].is_file() and result.checkpoints["last"].is_file()
     assert any((tmp_path / "logs").rglob("events.out.tfevents*"))
     assert (tmp_path / "history.csv").read_text().count("\n") == 7
+
+
+def test_the_returned_model_holds_the_best_epoch_not_the_last(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(256, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32")
+    train_data = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    # Validation labels are the opposite: the better the model learns, the
+    # worse validation gets, so the first epoch is the best one.
+    validation = tf.data.Dataset.from_tensor_slices((x, 1 - y)).batch(32)
+
+    def build():
+        inputs = keras.Input((4,), name="features")
+        return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+
+    config = TrainingConfig(epochs=5, early_stopping=None, verbose=0, optimizer=OptimizerConfig(learning_rate=0.05))
+    result = train(build, train_data, validation, config, make_strategy("default"), tmp_path,
+                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    losses = result.history["val_loss"]
+    assert result.best_epoch == 1 and losses[-1] > losses[0]
+    assert result.model.evaluate(validation, verbose=0, return_dict=True)["loss"] == pytest.approx(losses[0], rel=1e-5)

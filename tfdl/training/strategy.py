@@ -32,5 +32,9 @@ def make_strategy(name: str = "auto", devices: Sequence[str] | None = None) -> t
 
 
 def describe_strategy(strategy: tf.distribute.Strategy) -> str:
-    """A short human description, e.g. `MirroredStrategy x2`."""
-    return f"{type(strategy).__name__} x{strategy.num_replicas_in_sync}"
+    """A short human description, e.g. `MirroredStrategy (2 replicas)`."""
+    name = type(strategy).__name__.lstrip("_")
+    if name == "DefaultDistributionStrategy":
+        name = "the default strategy"
+    replicas = strategy.num_replicas_in_sync
+    return f"{name} ({replicas} replica{'s' if replicas != 1 else ''})"

@@ -2,7 +2,8 @@
 
 The model, its optimizer and metrics are created inside the strategy's scope.
 Every run gets early stopping, a best and a last checkpoint, TensorBoard logs,
-a CSV log of each epoch, and a progress bar.
+a CSV log of each epoch, and a progress bar. The model returned holds the
+weights of the best epoch (lowest `val_loss`, or the early-stopping monitor).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tfdl.training.optimizers import make_optimizer
 
 @dataclass
 class TrainResult:
-    """The trained model (best weights restored) and how training went."""
+    """The trained model, holding the weights of its best epoch, and how training went."""
 
     model: object
     history: dict[str, list[float]]
@@ -56,7 +57,6 @@ def _callbacks(config: TrainingConfig, run_dir: Path):
                 monitor=es.monitor,
                 patience=es.patience,
                 min_delta=es.min_delta,
-                restore_best_weights=True,
             )
         )
     return callbacks, checkpoints
@@ -105,6 +105,8 @@ def train(
         verbose=_verbosity(config),
     )
     seconds = time.perf_counter() - start
+    # Whether or not training stopped early, what comes out is the best epoch.
+    model.load_weights(checkpoints["best"])
     record = {k: [float(v) for v in values] for k, values in history.history.items()}
     monitor = config.early_stopping.monitor if config.early_stopping else "val_loss"
     scores = record.get(monitor, record.get("loss"))
