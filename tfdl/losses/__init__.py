@@ -1,0 +1,1 @@
+"""tfdl.losses: custom losses that reduce and weight like Keras built-ins."""

@@ -1,0 +1,1 @@
+"""tfdl.schedules: learning-rate schedules, each a registered `keras.optimizers.schedules.LearningRateSchedule`."""
