@@ -30,8 +30,10 @@ def export_saved_model(model, directory: Path | str) -> Path:
     names = [spec.name for spec in specs]
     output_names = list(model.output_names)
 
+    takes_dict = isinstance(model.input, dict) or len(specs) > 1
+
     def serve(*args):
-        outputs = model(dict(zip(names, args)) if len(args) > 1 else args[0], training=False)
+        outputs = model(dict(zip(names, args)) if takes_dict else args[0], training=False)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         return dict(zip(output_names, outputs))
 

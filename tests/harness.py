@@ -41,7 +41,7 @@ def build_model(layer, inputs: dict[str, np.ndarray], call: Callable | None):
     }
     if call is None:
         (only,) = tensors.values()
-        outputs = layer(only)
+        tensors, outputs = only, layer(only)
     else:
         outputs = call(layer, tensors)
     if isinstance(outputs, (tuple, list)):
@@ -59,8 +59,8 @@ def _numpy_outputs(model, outputs) -> dict[str, np.ndarray]:
     return {model.output_names[0]: np.asarray(outputs)}
 
 
-def _feed(inputs: dict[str, np.ndarray]):
-    return next(iter(inputs.values())) if len(inputs) == 1 else inputs
+def _feed(model, inputs: dict[str, np.ndarray]):
+    return inputs if isinstance(model.input, dict) else next(iter(inputs.values()))
 
 
 def _close(actual: dict, expected: dict, atol: float, what: str) -> None:
@@ -83,7 +83,7 @@ def run_layer_test(
 ):
     inputs = _as_dict(inputs)
     model = build_model(layer, inputs, call)
-    outputs = _numpy_outputs(model, model(_feed(inputs), training=False))
+    outputs = _numpy_outputs(model, model(_feed(model, inputs), training=False))
 
     if expected_shape is not None:
         shapes = {k: v.shape for k, v in outputs.items()}
@@ -100,7 +100,7 @@ def run_layer_test(
     path = tmp_path / "layer_test.keras"
     model.save(path)
     reloaded = keras.saving.load_model(path, safe_mode=True)
-    _close(_numpy_outputs(reloaded, reloaded(_feed(inputs), training=False)), outputs, 1e-6, ".keras round trip")
+    _close(_numpy_outputs(reloaded, reloaded(_feed(reloaded, inputs), training=False)), outputs, 1e-6, ".keras round trip")
 
     saved = export_saved_model(model, tmp_path / "layer_test_saved_model")
     signature = tf.saved_model.load(str(saved)).signatures["serving_default"]

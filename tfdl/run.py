@@ -25,6 +25,7 @@ from typing import Callable
 import yaml
 
 from tfdl.config import RunConfig
+from tfdl.schema import ConfigError
 
 # Loss and metrics the trainer uses for each model task.
 _TASK_TRAINING = {
@@ -77,6 +78,12 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     from tfdl.training import describe_strategy, make_strategy, train
 
     started = time.perf_counter()
+    entry = model_entry(config.model.name)
+    if entry.task not in _TASK_TRAINING:
+        raise ConfigError(
+            f"model.name: {config.model.name!r} is a {entry.task} model; `tfdl run` trains "
+            f"{', '.join(_TASK_TRAINING)} models so far (train it through tfdl.models)"
+        )
     run_dir = Path(output_dir) if output_dir else Path("runs") / config.name
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
@@ -91,7 +98,6 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
         f"{len(pipeline.split.test)} test examples, {len(pipeline.class_names)} classes"
     )
 
-    entry = model_entry(config.model.name)
     params = model_config(config.model.name, _model_params(config, pipeline))
     loss, metrics = _TASK_TRAINING[entry.task]
     log(f"[2/5] training {config.model.name} for up to {config.training.epochs} epochs")

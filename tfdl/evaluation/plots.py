@@ -63,3 +63,40 @@ def plot_confusion_matrix(confusion: np.ndarray, class_names: Sequence[str], pat
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_attention(weights: np.ndarray, source_tokens: Sequence[str], output_tokens: Sequence[str], path: Path) -> Path:
+    """Heatmap of attention weights: one row per output step, one column per source token."""
+    plt = _pyplot()
+    weights = np.asarray(weights)[: len(output_tokens), : len(source_tokens)]
+    fig, ax = plt.subplots(figsize=(max(3.0, 0.45 * len(source_tokens) + 1.5), max(2.5, 0.45 * len(output_tokens) + 1.2)))
+    image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(len(source_tokens)), labels=list(source_tokens))
+    ax.set_yticks(range(len(output_tokens)), labels=list(output_tokens))
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_image_grid(images: np.ndarray, path: Path, columns: int = 10, title: str | None = None) -> Path:
+    """Grayscale images (n, height, width) in a grid, e.g. VAE samples or reconstructions."""
+    plt = _pyplot()
+    images = np.asarray(images)
+    rows = int(np.ceil(len(images) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.8, rows * 0.8 + (0.4 if title else 0)), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image in zip(axes.ravel(), images):
+        ax.imshow(image, cmap="gray_r", vmin=0.0, vmax=1.0)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -14,7 +14,10 @@ from pydantic import ValidationError
 
 from tfdl.schema import ConfigError, StrictModel, describe_validation_error
 
-Task = Literal["classification"]
+# What a model is trained to do; it picks the loss, the metrics and the
+# evaluation. `tfdl run` drives the tasks in `tfdl.run` (classification so
+# far); the others are trained through their models' own APIs.
+Task = Literal["classification", "seq2seq", "vae", "language_model", "masked_language_model"]
 
 
 @dataclass(frozen=True)
