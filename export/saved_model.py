@@ -34,6 +34,8 @@ def export_saved_model(model, directory: Path | str) -> Path:
 
     def serve(*args):
         outputs = model(dict(zip(names, args)) if takes_dict else args[0], training=False)
+        if isinstance(outputs, dict):
+            return dict(outputs)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         return dict(zip(output_names, outputs))
 

@@ -97,3 +97,15 @@ def test_exported_keras_model_takes_raw_rows_and_matches_tflite(digits_run):
     expected = np.asarray(model(rows))
     runner = load_interpreter(export / "model.tflite").get_signature_runner("serving_default")
     np.testing.assert_allclose(runner(pixels=rows)["probabilities"], expected, atol=1e-5)
+
+
+def test_multi_output_models_export_one_signature_output_per_keras_output(tmp_path):
+    inputs = keras.Input((3,), name="features")
+    as_dict = keras.Model(inputs, {"score": keras.layers.Dense(1)(inputs), "label": keras.layers.Dense(2)(inputs)})
+    as_list = keras.Model(inputs, [keras.layers.Dense(1, name="score")(inputs), keras.layers.Dense(2, name="label")(inputs)])
+    x = np.ones((2, 3), dtype="float32")
+    for i, model in enumerate((as_dict, as_list)):
+        signature = tf.saved_model.load(str(export_saved_model(model, tmp_path / str(i)))).signatures["serving_default"]
+        served = {k: v.numpy() for k, v in signature(features=tf.constant(x)).items()}
+        assert set(served) == {"score", "label"}
+        assert served["label"].shape == (2, 2)

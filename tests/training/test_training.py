@@ -74,3 +74,23 @@ def test_the_returned_model_holds_the_best_epoch_not_the_last(tmp_path):
     losses = result.history["val_loss"]
     assert result.best_epoch == 1 and losses[-1] > losses[0]
     assert result.model.evaluate(validation, verbose=0, return_dict=True)["loss"] == pytest.approx(losses[0], rel=1e-5)
+
+
+def test_optimizer_takes_a_schedule_from_the_config():
+    from tfdl.schedules import CosineDecayWithWarmup
+
+    config = OptimizerConfig(schedule={"name": "cosine_warmup",
+                                       "params": {"peak_learning_rate": 0.01, "warmup_steps": 10, "decay_steps": 100}})
+    optimizer = make_optimizer(config)
+    assert isinstance(optimizer._learning_rate, CosineDecayWithWarmup)
+    assert float(optimizer._learning_rate(10)) == pytest.approx(0.01)
+
+
+def test_a_bad_schedule_in_the_run_config_is_named():
+    from tfdl.config import load_config
+    from tfdl.schema import ConfigError
+
+    with pytest.raises(ConfigError, match="training.optimizer.schedule"):
+        load_config(None, ["training.optimizer.schedule={name: exponential, params: {decay_steps: 0}}"])
+    with pytest.raises(ConfigError, match="training.optimizer.schedule.name"):
+        load_config(None, ["training.optimizer.schedule={name: linear}"])

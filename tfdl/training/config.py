@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from tfdl.schema import StrictModel
+
+
+class ScheduleConfig(StrictModel):
+    """A learning-rate schedule from `tfdl.schedules`, by name with its parameters.
+
+    Example: `{name: cosine_warmup, params: {peak_learning_rate: 0.001,
+    warmup_steps: 500, decay_steps: 10000}}`.
+    """
+
+    name: Literal["step", "exponential", "cosine_warmup", "cyclic", "transformer"]
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _schedule_builds(self) -> "ScheduleConfig":
+        from tfdl.schedules import build_schedule
+
+        build_schedule(self.name, **self.params)  # its ValueError names the bad parameter
+        return self
 
 
 class OptimizerConfig(StrictModel):
@@ -14,7 +32,8 @@ class OptimizerConfig(StrictModel):
 
     Attributes:
         name: adam, adamw, sgd or rmsprop.
-        learning_rate: the (base) learning rate.
+        learning_rate: the learning rate, when no schedule is given.
+        schedule: a learning-rate schedule; it replaces `learning_rate`.
         weight_decay: decoupled weight decay (adamw; others apply it too when set).
         momentum: momentum of sgd and rmsprop.
         nesterov: Nesterov momentum for sgd.
@@ -24,6 +43,7 @@ class OptimizerConfig(StrictModel):
 
     name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     learning_rate: float = Field(1e-3, gt=0.0)
+    schedule: ScheduleConfig | None = None
     weight_decay: float | None = Field(None, ge=0.0)
     momentum: float = Field(0.0, ge=0.0, lt=1.0)
     nesterov: bool = False

@@ -8,8 +8,14 @@ from tfdl.training.config import OptimizerConfig
 def make_optimizer(config: OptimizerConfig):
     import keras
 
+    if config.schedule is not None:
+        from tfdl.schedules import build_schedule
+
+        learning_rate = build_schedule(config.schedule.name, **config.schedule.params)
+    else:
+        learning_rate = config.learning_rate
     common = {
-        "learning_rate": config.learning_rate,
+        "learning_rate": learning_rate,
         "clipnorm": config.clipnorm,
         "global_clipnorm": config.global_clipnorm,
     }
