@@ -1,1 +1,28 @@
-"""tfdl.losses: custom losses that reduce and weight like Keras built-ins."""
+"""tfdl.losses: custom losses that reduce and weight like Keras built-ins.
+
+Classes (`keras.losses.Loss`, usable in `compile(loss=...)`): the focal
+losses, `DiceLoss`, `MaskedSparseCategoricalCrossentropy`. Functions (for
+custom `train_step`s whose terms do not fit `(y_true, y_pred)`): the VAE
+objective and the WGAN-GP losses. All are registered (package "tfdl").
+"""
+
+from tfdl.losses.dice import DiceLoss
+from tfdl.losses.elbo import vae_loss
+from tfdl.losses.focal import BinaryFocalLoss, CategoricalFocalLoss, SparseCategoricalFocalLoss
+from tfdl.losses.gaussian_kl import gaussian_kl_divergence
+from tfdl.losses.gradient_penalty import gradient_penalty
+from tfdl.losses.masked_sparse_crossentropy import MaskedSparseCategoricalCrossentropy
+from tfdl.losses.wasserstein import critic_loss, generator_loss
+
+__all__ = [
+    "BinaryFocalLoss",
+    "CategoricalFocalLoss",
+    "DiceLoss",
+    "MaskedSparseCategoricalCrossentropy",
+    "SparseCategoricalFocalLoss",
+    "critic_loss",
+    "gaussian_kl_divergence",
+    "generator_loss",
+    "gradient_penalty",
+    "vae_loss",
+]
