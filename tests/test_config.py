@@ -70,3 +70,12 @@ def test_malformed_override_says_the_expected_form():
 def test_name_is_required():
     with pytest.raises(ConfigError, match="name"):
         parse_config({"seed": 1})
+
+
+def test_a_model_tfdl_run_cannot_train_yet_is_refused_before_any_work(tmp_path):
+    from tfdl.run import run
+
+    config = load_config(None, ["model.name=gpt", "model.params={vocabulary_size: 10}"])
+    with pytest.raises(ConfigError, match="language_model"):
+        run(config, output_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
