@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tfdl.export.saved_model import named_outputs
+
 
 @dataclass(frozen=True)
 class ParityResult:
@@ -43,9 +45,7 @@ class ParityReport:
 
 def _keras_outputs(model, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     feed = next(iter(inputs.values())) if len(inputs) == 1 else inputs
-    outputs = model(feed, training=False)
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return {name: np.asarray(o) for name, o in zip(model.output_names, outputs)}
+    return {name: np.asarray(o) for name, o in named_outputs(model, model(feed, training=False)).items()}
 
 
 def saved_model_outputs(directory: Path | str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

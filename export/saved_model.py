@@ -21,6 +21,14 @@ def input_signature(model) -> list:
     ]
 
 
+def named_outputs(model, outputs) -> dict:
+    """A model's outputs as a dict keyed by output name, whatever structure the model returns."""
+    if isinstance(outputs, dict):
+        return dict(outputs)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return dict(zip(model.output_names, outputs))
+
+
 def export_saved_model(model, directory: Path | str) -> Path:
     """Write `model` as a SavedModel with a `serving_default` signature."""
     import keras
@@ -28,16 +36,11 @@ def export_saved_model(model, directory: Path | str) -> Path:
     directory = Path(directory)
     specs = input_signature(model)
     names = [spec.name for spec in specs]
-    output_names = list(model.output_names)
 
     takes_dict = isinstance(model.input, dict) or len(specs) > 1
 
     def serve(*args):
-        outputs = model(dict(zip(names, args)) if takes_dict else args[0], training=False)
-        if isinstance(outputs, dict):
-            return dict(outputs)
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        return dict(zip(output_names, outputs))
+        return named_outputs(model, model(dict(zip(names, args)) if takes_dict else args[0], training=False))
 
     archive = keras.export.ExportArchive()
     archive.track(model)

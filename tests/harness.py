@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfdl.export import export_saved_model, load_interpreter, to_tflite
+from tfdl.export.saved_model import named_outputs
 
 
 def _as_dict(inputs) -> dict[str, np.ndarray]:
@@ -52,11 +53,7 @@ def build_model(layer, inputs: dict[str, np.ndarray], call: Callable | None):
 
 
 def _numpy_outputs(model, outputs) -> dict[str, np.ndarray]:
-    if isinstance(outputs, dict):
-        return {k: np.asarray(v) for k, v in outputs.items()}
-    if isinstance(outputs, (list, tuple)):
-        return {name: np.asarray(v) for name, v in zip(model.output_names, outputs)}
-    return {model.output_names[0]: np.asarray(outputs)}
+    return {k: np.asarray(v) for k, v in named_outputs(model, outputs).items()}
 
 
 def _feed(model, inputs: dict[str, np.ndarray]):

@@ -20,6 +20,14 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def plot_learning_curves(history: dict[str, list[float]], path: Path) -> Path:
     """One panel per metric, training against validation, by epoch."""
     plt = _pyplot()
@@ -34,11 +42,7 @@ def plot_learning_curves(history: dict[str, list[float]], path: Path) -> Path:
         ax.set_title(metric)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_confusion_matrix(confusion: np.ndarray, class_names: Sequence[str], path: Path) -> Path:
@@ -58,11 +62,7 @@ def plot_confusion_matrix(confusion: np.ndarray, class_names: Sequence[str], pat
             colour = "white" if confusion[i, j] > threshold else "black"
             ax.text(j, i, str(confusion[i, j]), ha="center", va="center", color=colour, fontsize=8)
     fig.colorbar(image, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_attention(weights: np.ndarray, source_tokens: Sequence[str], output_tokens: Sequence[str], path: Path) -> Path:
@@ -76,11 +76,7 @@ def plot_attention(weights: np.ndarray, source_tokens: Sequence[str], output_tok
     ax.set_xlabel("source")
     ax.set_ylabel("output")
     fig.colorbar(image, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_image_grid(images: np.ndarray, path: Path, columns: int = 10, title: str | None = None) -> Path:
@@ -95,8 +91,4 @@ def plot_image_grid(images: np.ndarray, path: Path, columns: int = 10, title: st
         ax.imshow(image, cmap="gray_r", vmin=0.0, vmax=1.0)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)

@@ -42,6 +42,18 @@ def attend(scores, values, values_mask=None, query_mask=None):
     return ops.matmul(weights, values), weights
 
 
+def output_masks(query):
+    """Masks of (context, weights): a 3-D query's padding mask marks the valid steps of both.
+
+    Keras may hand `compute_mask` the explicit values mask as its previous
+    mask, so the query's own mask is read instead.
+    """
+    query_mask = getattr(query, "_keras_mask", None)
+    if len(query.shape) != 3 or query_mask is None:
+        return None
+    return [query_mask, query_mask]
+
+
 def merge_values_masks(mask, values_mask):
     """The explicit mask and the one Keras found on `values`, combined with AND."""
     if mask is None or values_mask is None:
@@ -124,12 +136,7 @@ class BahdanauAttention(keras.layers.Layer):
         return context, weights
 
     def compute_mask(self, query, previous_mask=None):
-        # A 3-D query's padding mask marks the valid steps of both outputs.
-        # `previous_mask` may be the explicit values mask, so read the query's.
-        query_mask = getattr(query, "_keras_mask", None)
-        if len(query.shape) != 3 or query_mask is None:
-            return None
-        return [query_mask, query_mask]
+        return output_masks(query)
 
     def get_config(self) -> dict:
         config = super().get_config()

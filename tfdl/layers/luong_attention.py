@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from tfdl.layers.bahdanau_attention import attend, check_query_and_values, merge_values_masks
+from tfdl.layers.bahdanau_attention import attend, check_query_and_values, merge_values_masks, output_masks
 
 SCORES = ("dot", "general")
 
@@ -104,12 +104,7 @@ class LuongAttention(keras.layers.Layer):
         return context, weights
 
     def compute_mask(self, query, previous_mask=None):
-        # A 3-D query's padding mask marks the valid steps of both outputs.
-        # `previous_mask` may be the explicit values mask, so read the query's.
-        query_mask = getattr(query, "_keras_mask", None)
-        if len(query.shape) != 3 or query_mask is None:
-            return None
-        return [query_mask, query_mask]
+        return output_masks(query)
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -9,15 +9,15 @@ Token ids: 0 padding, 1 [UNK], 2 [CLS], 3 [MASK], 4.. words.
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
+from tfdl.models.attention_config import AttentionConfig
 from tfdl.models.registry import register_model
-from tfdl.schema import StrictModel
 
 PAD, UNK, CLS, MASK, FIRST_WORD = 0, 1, 2, 3, 4
 
 
-class BERTConfig(StrictModel):
+class BERTConfig(AttentionConfig):
     """Configuration of `build_bert_encoder` (and the heads built on it).
 
     Attributes:
@@ -35,12 +35,6 @@ class BERTConfig(StrictModel):
     intermediate_dim: int = Field(128, ge=1)
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     input_name: str = "tokens"
-
-    @model_validator(mode="after")
-    def _heads_divide_width(self) -> "BERTConfig":
-        if self.embed_dim % self.num_heads:
-            raise ValueError(f"num_heads ({self.num_heads}) must divide embed_dim ({self.embed_dim})")
-        return self
 
 
 @register_model("bert", BERTConfig, task="masked_language_model")

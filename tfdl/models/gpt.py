@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 
+from tfdl.models.attention_config import AttentionConfig
 from tfdl.models.registry import register_model
-from tfdl.schema import StrictModel
 
 
-class GPTConfig(StrictModel):
+class GPTConfig(AttentionConfig):
     """Configuration of `build_gpt`.
 
     Attributes:
@@ -42,12 +42,6 @@ class GPTConfig(StrictModel):
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     position: str = Field("learned", pattern="^(learned|sinusoidal)$")
     input_name: str = "tokens"
-
-    @model_validator(mode="after")
-    def _heads_divide_width(self) -> "GPTConfig":
-        if self.embed_dim % self.num_heads:
-            raise ValueError(f"num_heads ({self.num_heads}) must divide embed_dim ({self.embed_dim})")
-        return self
 
 
 @register_model("gpt", GPTConfig, task="language_model")

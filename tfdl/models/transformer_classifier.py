@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
+from tfdl.models.attention_config import AttentionConfig
 from tfdl.models.registry import register_model
-from tfdl.schema import StrictModel
 
 
-class TransformerClassifierConfig(StrictModel):
+class TransformerClassifierConfig(AttentionConfig):
     """Configuration of `build_transformer_classifier`.
 
     Attributes:
@@ -45,12 +45,6 @@ class TransformerClassifierConfig(StrictModel):
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     position: Literal["sinusoidal", "learned", "none"] = "sinusoidal"
     norm_first: bool = False
-
-    @model_validator(mode="after")
-    def _heads_divide_width(self) -> "TransformerClassifierConfig":
-        if self.embed_dim % self.num_heads:
-            raise ValueError(f"num_heads ({self.num_heads}) must divide embed_dim ({self.embed_dim})")
-        return self
 
 
 @register_model("transformer_classifier", TransformerClassifierConfig, task="classification")
