@@ -10,8 +10,13 @@ model's names: they become the served signature's keys.
 from __future__ import annotations
 
 
-def inference_model(model, preprocessing=None, name: str | None = None):
-    """Return `raw input -> preprocessing -> model` as one functional model."""
+def inference_model(model, preprocessing=None, name: str | None = None, raw_shape=None, raw_dtype=None):
+    """Return `raw input -> preprocessing -> model` as one functional model.
+
+    `raw_shape` and `raw_dtype` describe one raw input when preprocessing
+    changes it (a string in, token ids out); by default it is shaped like
+    the model's input.
+    """
     import keras
 
     clean = keras.models.clone_model(model)
@@ -19,7 +24,11 @@ def inference_model(model, preprocessing=None, name: str | None = None):
     if preprocessing is None:
         return clean
     (source,) = model.inputs
-    raw = keras.Input(shape=source.shape[1:], dtype=source.dtype, name=source.name)
+    raw = keras.Input(
+        shape=source.shape[1:] if raw_shape is None else tuple(raw_shape),
+        dtype=raw_dtype or source.dtype,
+        name=source.name,
+    )
     outputs = clean(preprocessing(raw))
     outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
     # The nested model's outputs would be named after the model; an Identity

@@ -1,24 +1,84 @@
 """tfdl.pipelines: a user's data to a `tf.data.Dataset` (sources -> transforms -> feed).
 
-Installed as `tfdl.pipelines`; it never imports `tfdl.serving`.
+    build_pipeline(DataConfig(...), seed)      config -> checked, split, fitted feeds
+    load_csv, from_dataframe, from_arrays      tabular sources
+    list_image_directory, load_text_directory  folders of images or texts, one sub-folder per class
+    write_tfrecords, read_tfrecords, load_tfds file and TFDS sources
+    fit_normalization, fit_imputer, fit_text_vectorizer, build_augmentation
+    class_weights, resample, window_dataset, bucket_by_length, pad_sequences
+
+Installed as `tfdl.pipelines`; it never imports `tfdl.serving`. Names load
+their module on first use, so the configs and errors import no TensorFlow.
 """
 
-from tfdl.pipelines.config import DataConfig, SplitConfig
-from tfdl.pipelines.dataset import make_dataset
-from tfdl.pipelines.normalization import fit_normalization
-from tfdl.pipelines.pipeline import Pipeline, build_pipeline
-from tfdl.pipelines.sklearn_datasets import ArrayData, load_sklearn_dataset
-from tfdl.pipelines.splits import SplitIndices, split_indices
+_LAZY = {
+    "ArrayData": "tfdl.pipelines.array_data",
+    "AugmentationConfig": "tfdl.pipelines.config",
+    "CsvSource": "tfdl.pipelines.config",
+    "DataConfig": "tfdl.pipelines.config",
+    "ImageDirectorySource": "tfdl.pipelines.config",
+    "ImbalanceConfig": "tfdl.pipelines.config",
+    "MissingConfig": "tfdl.pipelines.config",
+    "SklearnSource": "tfdl.pipelines.config",
+    "SplitConfig": "tfdl.pipelines.config",
+    "TextConfig": "tfdl.pipelines.config",
+    "TextDirectorySource": "tfdl.pipelines.config",
+    "TFDSSource": "tfdl.pipelines.config",
+    "TFRecordSource": "tfdl.pipelines.config",
+    "DataReport": "tfdl.pipelines.data_report",
+    "DataError": "tfdl.pipelines.errors",
+    "make_dataset": "tfdl.pipelines.dataset",
+    "feed_options": "tfdl.pipelines.options",
+    "fit_normalization": "tfdl.pipelines.normalization",
+    "Pipeline": "tfdl.pipelines.pipeline",
+    "build_pipeline": "tfdl.pipelines.pipeline",
+    "load_sklearn_dataset": "tfdl.pipelines.sklearn_datasets",
+    "SplitIndices": "tfdl.pipelines.splits",
+    "split_indices": "tfdl.pipelines.splits",
+    "encode_labels": "tfdl.pipelines.labels",
+    "from_arrays": "tfdl.pipelines.dataframe",
+    "from_dataframe": "tfdl.pipelines.dataframe",
+    "load_csv": "tfdl.pipelines.csv_source",
+    "check_no_missing": "tfdl.pipelines.missing",
+    "drop_missing": "tfdl.pipelines.missing",
+    "fit_imputer": "tfdl.pipelines.missing",
+    "write_tfrecords": "tfdl.pipelines.tfrecord",
+    "read_tfrecords": "tfdl.pipelines.tfrecord",
+    "scan_tfrecords": "tfdl.pipelines.tfrecord",
+    "list_image_directory": "tfdl.pipelines.image_directory",
+    "check_images": "tfdl.pipelines.image_directory",
+    "build_augmentation": "tfdl.pipelines.augmentation",
+    "augment": "tfdl.pipelines.augmentation",
+    "image_loader": "tfdl.pipelines.image_directory",
+    "load_image_array": "tfdl.pipelines.image_directory",
+    "impute_report": "tfdl.pipelines.missing",
+    "resample_dataset": "tfdl.pipelines.imbalance",
+    "class_distribution": "tfdl.pipelines.imbalance",
+    "vectorize": "tfdl.pipelines.text_vectorization",
+    "tfds_splits": "tfdl.pipelines.tfds_source",
+    "tfds_class_names": "tfdl.pipelines.tfds_source",
+    "list_tfrecord_files": "tfdl.pipelines.tfrecord",
+    "load_feature_spec": "tfdl.pipelines.tfrecord",
+    "make_feed": "tfdl.pipelines.dataset",
+    "load_text_directory": "tfdl.pipelines.text_directory",
+    "fit_text_vectorizer": "tfdl.pipelines.text_vectorization",
+    "save_vocabulary": "tfdl.pipelines.text_vectorization",
+    "load_text_vectorizer": "tfdl.pipelines.text_vectorization",
+    "bucket_by_length": "tfdl.pipelines.text_vectorization",
+    "pad_sequences": "tfdl.pipelines.sequence_padding",
+    "split_series": "tfdl.pipelines.windows",
+    "window_dataset": "tfdl.pipelines.windows",
+    "load_tfds": "tfdl.pipelines.tfds_source",
+    "class_weights": "tfdl.pipelines.imbalance",
+    "resample": "tfdl.pipelines.imbalance",
+}
 
-__all__ = [
-    "ArrayData",
-    "DataConfig",
-    "Pipeline",
-    "SplitConfig",
-    "SplitIndices",
-    "build_pipeline",
-    "fit_normalization",
-    "load_sklearn_dataset",
-    "make_dataset",
-    "split_indices",
-]
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'tfdl.pipelines' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_LAZY[name]), name)

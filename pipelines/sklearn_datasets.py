@@ -6,9 +6,9 @@ machine (`configs/digits_cnn.yaml` uses `digits`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from tfdl.pipelines.array_data import ArrayData
 
 # name -> (loader function in sklearn.datasets, the model input's name).
 # The input name is what serving clients see as the signature's input key.
@@ -18,30 +18,6 @@ _DATASETS = {
     "wine": ("load_wine", "features"),
     "breast_cancer": ("load_breast_cancer", "features"),
 }
-
-
-@dataclass(frozen=True)
-class ArrayData:
-    """Examples held in memory.
-
-    Attributes:
-        features: float32 array, one row per example.
-        labels: int32 class index per example.
-        class_names: the name of each class index.
-        input_name: the name the model's input (and the served signature) uses.
-    """
-
-    features: np.ndarray
-    labels: np.ndarray
-    class_names: tuple[str, ...]
-    input_name: str
-
-    def __post_init__(self):
-        if len(self.features) != len(self.labels):
-            raise ValueError(
-                f"features hold {len(self.features)} examples but labels "
-                f"{len(self.labels)}; they must match"
-            )
 
 
 def sklearn_dataset_names() -> list[str]:

@@ -37,3 +37,28 @@ def test_serve_without_a_model_says_what_to_do(tmp_path):
     result = tfdl("serve", "--model-base-path", str(tmp_path / "none"), "--port", "0")
     assert result.returncode != 0
     assert "no SavedModel version under" in result.stderr
+
+
+def test_bench_data_reports_feed_and_model_throughput():
+    import json
+
+    result = tfdl("bench", "data", "--seconds", "0.2", "--steps", "16", "--json",
+                  "--set", "data.batch_size=64", timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout)
+    assert figures["feed_examples_per_s"] > 0 and figures["model_examples_per_s"] > 0
+    assert figures["ratio"] == figures["feed_examples_per_s"] / figures["model_examples_per_s"]
+    assert figures["input_bound"] == (figures["ratio"] < 1)
+
+
+def test_bad_data_fails_with_exit_code_2_naming_the_file(tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_text("a,b,label\n1,2,0\n3,oops,1\n")
+    config = tmp_path / "csv.yaml"
+    config.write_text(
+        f"name: csv\ndata:\n  source: {{type: csv, path: '{data}', label_column: label, "
+        "column_types: {b: float}}\nmodel: {name: mlp}\n"
+    )
+    result = tfdl("run", str(config), "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "data.csv, line 3, column 'b'" in result.stderr and "Traceback" not in result.stderr

@@ -7,7 +7,7 @@ from tfdl.schema import ConfigError
 def test_default_config_is_the_shipped_digits_cnn():
     config = load_config()
     assert config.name == "digits_cnn"
-    assert config.data.name == "digits"
+    assert config.data.source.name == "digits"
     assert config.model.name == "cnn"
     assert "digits_cnn" in shipped_configs()
 

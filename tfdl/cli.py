@@ -1,4 +1,4 @@
-"""The `tfdl` command: run, serve, predict.
+"""The `tfdl` command: run, serve, predict, bench.
 
 Each command imports TensorFlow only when it runs, so `tfdl --help` is quick.
 """
@@ -17,6 +17,19 @@ def _cmd_run(args) -> int:
 
     result = run(config, output_dir=args.output_dir)
     return 0 if result.metrics["parity"]["passed"] else 1
+
+
+def _cmd_bench_data(args) -> int:
+    import json
+
+    from tfdl.config import load_config
+
+    config = load_config(args.config, args.set)
+    from tfdl.data_bench import bench_data
+
+    result = bench_data(config, min_seconds=args.seconds, steps=args.steps)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.describe())
+    return 0
 
 
 def _cmd_serve(args) -> int:
@@ -70,6 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a config field, e.g. --set training.epochs=5 (repeatable)")
     run.set_defaults(func=_cmd_run)
 
+    bench = commands.add_parser("bench", help="measure a part of the path on this machine")
+    bench_kinds = bench.add_subparsers(dest="bench", required=True)
+    data = bench_kinds.add_parser("data", help="input pipeline throughput, and whether training is input-bound")
+    data.add_argument("config", nargs="?", default=None,
+                      help="a YAML file or the name of a shipped config (default: digits_cnn)")
+    data.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                      help="override a config field (repeatable)")
+    data.add_argument("--seconds", type=float, default=2.0, help="time the feed for at least this long")
+    data.add_argument("--steps", type=int, default=200, help="training steps timed to measure the model")
+    data.add_argument("--json", action="store_true", help="print the figures as JSON")
+    data.set_defaults(func=_cmd_bench_data)
+
     serve = commands.add_parser("serve", help="serve a SavedModel over the TensorFlow Serving REST API")
     serve.add_argument("--model-base-path", "--model_base_path", required=True,
                        help="folder holding numbered version folders of SavedModels")
@@ -98,11 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from tfdl.pipelines.errors import DataError
     from tfdl.schema import ConfigError
 
     try:
         return args.func(args)
-    except ConfigError as error:
+    except (ConfigError, DataError) as error:
         print(f"tfdl {args.command}: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

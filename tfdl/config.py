@@ -47,9 +47,9 @@ class RunConfig(StrictModel):
 
     @model_validator(mode="after")
     def _model_params_are_valid(self) -> "RunConfig":
-        from tfdl.models import model_config
+        from tfdl.models.registry import check_model_params
 
-        model_config(self.model.name, self.model.params)
+        check_model_params(self.model.name, self.model.params)
         return self
 
 

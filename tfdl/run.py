@@ -28,7 +28,7 @@ from tfdl.config import RunConfig
 from tfdl.schema import ConfigError
 
 # Loss and metrics the trainer uses for each model task.
-_TASK_TRAINING = {
+TASK_TRAINING = {
     "classification": ("sparse_categorical_crossentropy", ["accuracy"]),
 }
 
@@ -42,7 +42,7 @@ class RunResult:
     serve_commands: list[str]
 
 
-def _model_params(config: RunConfig, pipeline) -> dict:
+def model_params_from_data(config: RunConfig, pipeline) -> dict:
     """The model's parameters with what the data decides filled in."""
     from tfdl.models import model_entry
 
@@ -51,6 +51,7 @@ def _model_params(config: RunConfig, pipeline) -> dict:
         "input_shape": pipeline.input_shape,
         "num_classes": len(pipeline.class_names),
         "input_name": pipeline.input_name,
+        **pipeline.model_params,
     }
     params = dict(config.model.params)
     for key, value in from_data.items():
@@ -79,10 +80,10 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
 
     started = time.perf_counter()
     entry = model_entry(config.model.name)
-    if entry.task not in _TASK_TRAINING:
+    if entry.task not in TASK_TRAINING:
         raise ConfigError(
             f"model.name: {config.model.name!r} is a {entry.task} model; `tfdl run` trains "
-            f"{', '.join(_TASK_TRAINING)} models so far (train it through tfdl.models)"
+            f"{', '.join(TASK_TRAINING)} models so far (train it through tfdl.models)"
         )
     run_dir = Path(output_dir) if output_dir else Path("runs") / config.name
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -91,24 +92,27 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
 
     strategy = make_strategy(config.training.strategy, config.training.devices)
     replicas = strategy.num_replicas_in_sync
-    log(f"[1/5] data: {config.data.source}/{config.data.name}, strategy {describe_strategy(strategy)}")
+    log(f"[1/5] data: {config.data.source.describe()}, strategy {describe_strategy(strategy)}")
     pipeline = build_pipeline(config.data, config.seed, global_batch_size=config.data.batch_size * replicas)
+    sizes = pipeline.sizes
     log(
-        f"      {len(pipeline.split.train)} train / {len(pipeline.split.validation)} validation / "
-        f"{len(pipeline.split.test)} test examples, {len(pipeline.class_names)} classes"
+        f"      {sizes['train']} train / {sizes['validation']} validation / {sizes['test']} test examples, "
+        f"{len(pipeline.class_names)} classes"
     )
+    for line in pipeline.report.lines():
+        log(f"      {line}")
 
-    params = model_config(config.model.name, _model_params(config, pipeline))
-    loss, metrics = _TASK_TRAINING[entry.task]
+    params = model_config(config.model.name, model_params_from_data(config, pipeline))
+    loss, metrics = TASK_TRAINING[entry.task]
     log(f"[2/5] training {config.model.name} for up to {config.training.epochs} epochs")
     trained = train(
         lambda: entry.builder(params), pipeline.train, pipeline.validation, config.training,
-        strategy, run_dir, loss=loss, metrics=metrics,
+        strategy, run_dir, loss=loss, metrics=metrics, class_weight=pipeline.class_weight,
     )
     model = trained.model
 
     log("[3/5] evaluating on the test split")
-    x_test, y_test = pipeline.raw("test")
+    x_test, y_test = pipeline.test_inputs, pipeline.test_labels
     test_loss = float(model.evaluate(pipeline.test, verbose=0, return_dict=True)["loss"])
     probabilities = model.predict(pipeline.test, verbose=0)
     evaluation = classification_metrics(y_test, probabilities.argmax(axis=1), pipeline.class_names)
@@ -116,7 +120,10 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     log("[4/5] exporting")
     export_dir = run_dir / "export"
     export_dir.mkdir(exist_ok=True)
-    served = inference_model(model, pipeline.normalizer, name=config.export.model_name)
+    served = inference_model(
+        model, pipeline.preprocessing, name=config.export.model_name,
+        raw_shape=pipeline.input_shape, raw_dtype=pipeline.input_dtype,
+    )
     serving_model_dir = export_dir / "serving" / config.export.model_name
     version = config.export.version or next_version(serving_model_dir)
     saved_model_dir = export_saved_model(served, version_dir(serving_model_dir, version))
@@ -124,11 +131,17 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     if config.export.keras:
         artifacts["Keras"] = export_dir / "model.keras"
         served.save(artifacts["Keras"])
-    tflite_path = to_tflite(saved_model_dir, export_dir / "model.tflite") if config.export.tflite else None
+    # String inputs need TensorFlow ops that TFLite's builtin set lacks.
+    tflite_wanted = config.export.tflite and pipeline.input_dtype != "string"
+    if config.export.tflite and not tflite_wanted:
+        log("      TFLite skipped: the model takes strings, which TFLite's builtin ops cannot vectorize")
+    tflite_path = to_tflite(saved_model_dir, export_dir / "model.tflite") if tflite_wanted else None
     if tflite_path:
         artifacts["TFLite float32"] = tflite_path
     inputs = {pipeline.input_name: x_test}
     parity = check_parity(served, inputs, saved_model_dir, tflite_path, atol=config.export.parity_atol)
+    for asset, path in pipeline.save_assets(export_dir).items():
+        artifacts[asset] = path
     sample = export_dir / "sample_request.json"
     sample.write_text(json.dumps({"instances": x_test[: config.export.sample_size].tolist()}))
     artifacts["sample request"] = sample
@@ -148,9 +161,11 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
         epochs_run=trained.epochs_run, best_epoch=trained.best_epoch, train_seconds=trained.seconds,
         test_loss=test_loss, metrics=evaluation, plots=plots, parity=parity.to_dict(),
         artifacts=artifacts, serve_commands=commands,
+        data_sizes=pipeline.sizes, data_report=pipeline.report.lines(),
     )
     report = write_report(summary, run_dir / "report.md")
     figures = {
+        "data": {"sizes": pipeline.sizes, "report": pipeline.report.to_dict()},
         "test": {"loss": test_loss, **evaluation.to_dict()},
         "training": {
             "strategy": describe_strategy(strategy),

@@ -23,10 +23,17 @@ class ConfigError(ValueError):
     """
 
 
-def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
-    """Render a pydantic error as one line per bad field, named by dotted path."""
+def describe_validation_error(error: ValidationError, prefix: str = "", ignore_missing=()) -> str:
+    """Render a pydantic error as one line per bad field, named by dotted path.
+
+    Missing required fields named in `ignore_missing` are left out (fields
+    filled in later, e.g. from the data); the result is empty if nothing else
+    was wrong.
+    """
     lines = []
     for item in error.errors():
+        if item["type"] == "missing" and item["loc"] and item["loc"][0] in ignore_missing:
+            continue
         path = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
         if item["type"] == "extra_forbidden":
             lines.append(f"{path}: unknown field (check the spelling)")

@@ -41,3 +41,10 @@ def test_pipeline_normalizes_with_training_statistics_and_keeps_test_order():
     np.testing.assert_array_equal(labels, y_test)
     assert pipeline.input_shape == (64,)
     assert len(pipeline.split.train) + len(pipeline.split.validation) + len(pipeline.split.test) == 1797
+
+
+def test_every_public_name_of_the_package_resolves():
+    import tfdl.pipelines
+
+    for name in tfdl.pipelines.__all__:
+        assert getattr(tfdl.pipelines, name) is not None, name

@@ -29,11 +29,25 @@ class RunSummary:
     parity: dict
     artifacts: dict[str, Path]
     serve_commands: list[str] = field(default_factory=list)
+    data_sizes: dict[str, int] = field(default_factory=dict)
+    data_report: list[str] = field(default_factory=list)
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _data_section(summary: RunSummary) -> list[str]:
+    if not summary.data_sizes:
+        return []
+    sizes = ", ".join(f"{n} {split}" for split, n in summary.data_sizes.items())
+    lines = ["## Data", "", f"Examples: {sizes}.", ""]
+    if summary.data_report:
+        lines += ["What the data stage changed:", "", *[f"- {line}" for line in summary.data_report], ""]
+    else:
+        lines += ["Nothing was dropped, filled or skipped.", ""]
     return lines
 
 
@@ -46,6 +60,7 @@ def render_report(summary: RunSummary, relative_to: Path) -> str:
         f"{summary.epochs_run} epochs in {summary.train_seconds:.1f} s, best epoch {summary.best_epoch} "
         "(its weights are the ones evaluated and exported).",
         "",
+        *_data_section(summary),
         "## Test set",
         "",
         *_table(

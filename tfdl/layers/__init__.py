@@ -11,6 +11,7 @@ the posterior mean, which converts.
 from tfdl.layers.bahdanau_attention import BahdanauAttention
 from tfdl.layers.learned_position_embedding import LearnedPositionEmbedding
 from tfdl.layers.luong_attention import LuongAttention
+from tfdl.layers.missing_value_imputation import MissingValueImputation
 from tfdl.layers.residual_block import ResidualBlock
 from tfdl.layers.sampling import Sampling
 from tfdl.layers.scaled_dot_product_attention import ScaledDotProductAttention
@@ -23,6 +24,7 @@ __all__ = [
     "BahdanauAttention",
     "LearnedPositionEmbedding",
     "LuongAttention",
+    "MissingValueImputation",
     "ResidualBlock",
     "Sampling",
     "ScaledDotProductAttention",

@@ -1,6 +1,7 @@
 """tfdl.models: the model zoo, each family built by name from the registry.
 
     build_model("cnn", {...})                     digits-style image classifier
+    build_model("mlp", {...})                     dense layers over tabular rows
     build_model("transformer_classifier", {...})  token ids -> class
     build_model("seq2seq", {...})                 LSTM encoder-decoder with attention
     build_model("vae", {...})                     variational autoencoder
@@ -9,9 +10,10 @@
 """
 
 # Importing a family registers its builder under its name.
-from tfdl.models import bert, cnn, gpt, seq2seq, transformer_classifier, vae  # noqa: F401
+from tfdl.models import bert, cnn, gpt, mlp, seq2seq, transformer_classifier, vae  # noqa: F401
 from tfdl.models.bert import BERTConfig, build_bert_classifier, build_bert_encoder, build_bert_mlm
 from tfdl.models.cnn import CNNConfig, build_cnn
+from tfdl.models.mlp import MLPConfig, build_mlp
 from tfdl.models.gpt import GPTConfig, Sampler, build_gpt, generate, perplexity
 from tfdl.models.registry import (
     ModelEntry,
@@ -29,6 +31,7 @@ __all__ = [
     "BERTConfig",
     "CNNConfig",
     "GPTConfig",
+    "MLPConfig",
     "ModelEntry",
     "Sampler",
     "Seq2Seq",
@@ -43,6 +46,7 @@ __all__ = [
     "build_bert_mlm",
     "build_cnn",
     "build_gpt",
+    "build_mlp",
     "build_model",
     "build_seq2seq",
     "build_transformer_classifier",

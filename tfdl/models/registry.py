@@ -56,6 +56,10 @@ def model_entry(name: str) -> ModelEntry:
     return _REGISTRY[name]
 
 
+# Model parameters a run fills from its data when the config leaves them out.
+FILLED_FROM_DATA = ("input_shape", "num_classes", "input_name", "vocabulary_size", "max_length")
+
+
 def model_config(name: str, params: dict[str, Any]) -> StrictModel:
     """Validate `params` against the config class of model `name`."""
     entry = model_entry(name)
@@ -63,6 +67,17 @@ def model_config(name: str, params: dict[str, Any]) -> StrictModel:
         return entry.config_class(**params)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error, prefix="model.params")) from None
+
+
+def check_model_params(name: str, params: dict[str, Any]) -> None:
+    """Validate `params` before the data is loaded: only fields the data fills may be missing."""
+    entry = model_entry(name)
+    try:
+        entry.config_class(**params)
+    except ValidationError as error:
+        problems = describe_validation_error(error, prefix="model.params", ignore_missing=FILLED_FROM_DATA)
+        if problems:
+            raise ConfigError(problems) from None
 
 
 def build_model(name: str, params: dict[str, Any] | StrictModel):

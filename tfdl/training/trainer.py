@@ -77,6 +77,7 @@ def train(
     run_dir: Path,
     loss: str,
     metrics: list[str],
+    class_weight: dict[int, float] | None = None,
 ) -> TrainResult:
     """Build the model in the strategy's scope, compile it and fit it.
 
@@ -84,6 +85,7 @@ def train(
         build: makes the uncompiled model; called inside `strategy.scope()`.
         train_data, validation_data: batched with the global batch size.
         loss, metrics: Keras identifiers chosen by the model's task.
+        class_weight: per-class loss weights (the pipeline's, for imbalanced data).
     """
     with strategy.scope():
         model = build()
@@ -101,6 +103,7 @@ def train(
         validation_data=validation_data,
         epochs=config.epochs,
         callbacks=callbacks,
+        class_weight=class_weight,
         shuffle=False,  # the pipeline shuffles; Keras cannot shuffle a dataset
         verbose=_verbosity(config),
     )
