@@ -80,17 +80,25 @@ class Pipeline:
         return {"labels": labels, **{name: save(directory) for name, save in self.assets.items()}}
 
 
-def build_pipeline(config: DataConfig, seed: int, global_batch_size: int | None = None) -> Pipeline:
+def build_pipeline(
+    config: DataConfig, seed: int, global_batch_size: int | None = None, data: ArrayData | None = None
+) -> Pipeline:
     """Load, check, split, fit the transforms on the training split, and build the feeds.
 
     `global_batch_size` overrides `config.batch_size` (the trainer passes the
-    per-replica batch times the number of replicas).
+    per-replica batch times the number of replicas). `data` replaces the
+    config's source with examples already in memory (`from_arrays`,
+    `from_dataframe`); they are treated like rows of a CSV file.
 
     Raises:
         DataError: bad data (a file, row or column named in the message).
     """
     report = DataReport()
     batch_size = global_batch_size or config.batch_size
+    if data is not None:
+        if data.features.dtype.kind != "f":
+            raise DataError("build_pipeline(data=...) takes numeric features; load images and texts by config")
+        return _in_memory_pipeline(config, data, seed, batch_size, report)
     if isinstance(config.source, IN_MEMORY_SOURCES):
         from tfdl.pipelines.sources import load_examples
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tfdl.pipelines.errors import DataError
+
 
 @dataclass(frozen=True)
 class SplitIndices:
@@ -38,7 +40,7 @@ def split_indices(
             class's share of the examples.
 
     Raises:
-        ValueError: if a split would be empty.
+        DataError: if a split would be empty.
     """
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
@@ -54,7 +56,7 @@ def split_indices(
     result = {name: np.sort(np.concatenate(chunks)) for name, chunks in parts.items()}
     for name, indices in result.items():
         if len(indices) == 0:
-            raise ValueError(
+            raise DataError(
                 f"the {name} split is empty: {len(labels)} examples with "
                 f"validation={validation} and test={test}; use more data or "
                 "larger fractions"

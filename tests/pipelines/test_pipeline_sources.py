@@ -227,3 +227,20 @@ def test_run_on_a_text_folder_serves_raw_strings(tmp_path):
     assert probabilities.shape == (2, 2)
     assert (result.run_dir / "export" / "vocabulary.txt").exists()
     assert "model.tflite" not in " ".join(result.metrics["export"]["files"].values())
+
+
+def test_a_data_frame_goes_through_the_same_pipeline(tmp_path):
+    import pandas as pd
+
+    from tfdl.pipelines import from_dataframe
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60), "kind": ["x", "y", "z"] * 20})
+    frame.loc[3, "a"] = None
+    data = from_dataframe(frame, "kind")
+    config = DataConfig(missing={"policy": "impute", "strategy": "mean"}, normalization="per_feature", batch_size=8)
+    pipeline = build_pipeline(config, seed=0, data=data)
+    x, y = fed(pipeline.train)
+    assert x.shape == (pipeline.sizes["train"], 2) and np.isfinite(x).all()
+    assert pipeline.class_names == ("x", "y", "z") and set(y) == {0, 1, 2}
+    assert pipeline.report.lines()
