@@ -84,6 +84,7 @@ def check_parity(
     saved_model_dir: Path | str | None = None,
     tflite_path: Path | str | None = None,
     atol: float = 1e-4,
+    onnx_path: Path | str | None = None,
 ) -> ParityReport:
     """Compare each given artifact with `model` on `inputs` (raw, keyed by input name)."""
     reference = _keras_outputs(model, inputs)
@@ -92,4 +93,8 @@ def check_parity(
         report.results.append(_compare("saved_model", reference, saved_model_outputs(saved_model_dir, inputs), atol))
     if tflite_path is not None:
         report.results.append(_compare("tflite", reference, tflite_outputs(tflite_path, inputs), atol))
+    if onnx_path is not None:
+        from tfdl.export.onnx import onnx_outputs
+
+        report.results.append(_compare("onnx", reference, onnx_outputs(onnx_path, inputs), atol))
     return report

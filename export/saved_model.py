@@ -30,20 +30,11 @@ def named_outputs(model, outputs) -> dict:
 
 
 def export_saved_model(model, directory: Path | str) -> Path:
-    """Write `model` as a SavedModel with a `serving_default` signature."""
-    import keras
+    """Write `model` as a SavedModel with a `serving_default` signature.
 
-    directory = Path(directory)
-    specs = input_signature(model)
-    names = [spec.name for spec in specs]
+    The plain case of `tfdl.export.serving_model.export_serving_model`
+    (which adds classify/regress signatures and warm-up records).
+    """
+    from tfdl.export.serving_model import export_serving_model
 
-    takes_dict = isinstance(model.input, dict) or len(specs) > 1
-
-    def serve(*args):
-        return named_outputs(model, model(dict(zip(names, args)) if takes_dict else args[0], training=False))
-
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serving_default", serve, input_signature=specs)
-    archive.write_out(str(directory), verbose=False)
-    return directory
+    return export_serving_model(model, directory)

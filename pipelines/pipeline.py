@@ -25,6 +25,10 @@ from tfdl.pipelines.errors import DataError
 from tfdl.pipelines.feature_transforms import FeatureTransforms, fit_feature_transforms
 from tfdl.pipelines.splits import SplitIndices, split_indices
 
+# Training examples kept, raw, for int8 calibration: TFLite's converter
+# needs a few hundred to find stable activation ranges.
+CALIBRATION_EXAMPLES = 500
+
 
 @dataclass
 class Pipeline:
@@ -39,6 +43,8 @@ class Pipeline:
             model was trained on (imputation, normalization, vectorization);
             export puts them in front of the model. None when there are none.
         test_inputs, test_labels: the test split as served (raw) inputs and labels.
+        calibration_inputs: raw inputs drawn from the training split (at most
+            `CALIBRATION_EXAMPLES`), to calibrate int8 quantization.
         sizes: examples per split.
         report: what was dropped, filled or skipped on the way.
         class_weight: per-class loss weights for `fit`, when asked for.
@@ -56,6 +62,7 @@ class Pipeline:
     preprocessing: object | None
     test_inputs: np.ndarray
     test_labels: np.ndarray
+    calibration_inputs: np.ndarray
     sizes: dict[str, int]
     report: DataReport = field(default_factory=DataReport)
     class_weight: dict[int, float] | None = None
@@ -155,6 +162,9 @@ def _in_memory_pipeline(config: DataConfig, data: ArrayData, seed: int, batch_si
         preprocessing=transforms.served,
         test_inputs=transforms.raw_inputs(data.features[split.test]),
         test_labels=data.labels[split.test],
+        calibration_inputs=transforms.raw_inputs(
+            data.features[np.sort(np.random.default_rng(seed).permutation(split.train)[:CALIBRATION_EXAMPLES])]
+        ),
         sizes={"train": len(split.train), "validation": len(split.validation), "test": len(split.test)},
         report=report,
         class_weight=class_weight,

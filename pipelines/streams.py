@@ -28,7 +28,7 @@ _SPLITS = ("train", "validation", "test")
 
 def streamed_pipeline(config: DataConfig, seed: int, batch_size: int, report: DataReport):
     """Build the `Pipeline` of a TFRecord or TFDS source."""
-    from tfdl.pipelines.pipeline import Pipeline
+    from tfdl.pipelines.pipeline import CALIBRATION_EXAMPLES, Pipeline
 
     source = config.source
     if isinstance(source, TFRecordSource):
@@ -72,6 +72,7 @@ def streamed_pipeline(config: DataConfig, seed: int, batch_size: int, report: Da
         preprocessing=transforms.served,
         test_inputs=test_inputs,
         test_labels=test_labels,
+        calibration_inputs=sample[:CALIBRATION_EXAMPLES],
         sizes=sizes,
         report=report,
         class_weight=_class_weight(config, splits["train"], len(class_names)),

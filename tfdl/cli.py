@@ -1,4 +1,4 @@
-"""The `tfdl` command: run, serve, predict, bench.
+"""The `tfdl` command: run, serve, predict, bench, edge.
 
 Each command imports TensorFlow only when it runs, so `tfdl --help` is quick.
 """
@@ -68,6 +68,14 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _cmd_edge(args) -> int:
+    # The edge runner has its own parser and imports no TensorFlow: it runs
+    # on devices that have only LiteRT and numpy.
+    from tfdl.serving.edge import main as edge_main
+
+    return edge_main(args.edge_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfdl", description=__doc__.splitlines()[0])
     from tfdl import __version__
@@ -94,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--steps", type=int, default=200, help="training steps timed to measure the model")
     data.add_argument("--json", action="store_true", help="print the figures as JSON")
     data.set_defaults(func=_cmd_bench_data)
+
+    edge = commands.add_parser("edge", help="run or time a .tflite model with LiteRT (no TensorFlow needed)",
+                               add_help=False)
+    edge.add_argument("edge_args", nargs=argparse.REMAINDER,
+                      help="predict MODEL.tflite --input ... | bench MODEL.tflite (see `tfdl edge --help`)")
+    edge.set_defaults(func=_cmd_edge)
 
     serve = commands.add_parser("serve", help="serve a SavedModel over the TensorFlow Serving REST API")
     serve.add_argument("--model-base-path", "--model_base_path", required=True,
@@ -122,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["edge"]:
+        # Everything after `edge` (its --help included) belongs to the edge runner.
+        return _cmd_edge(argparse.Namespace(edge_args=argv[1:]))
     args = build_parser().parse_args(argv)
     from tfdl.pipelines.errors import DataError
     from tfdl.schema import ConfigError

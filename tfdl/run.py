@@ -8,10 +8,7 @@ told otherwise):
     config.yaml                  the config as run, every default filled in
     history.csv, logs/           per-epoch figures; TensorBoard logs
     checkpoints/                 best and last weights
-    export/model.keras           raw input -> prediction, preprocessing inside
-    export/model.tflite          float32 TFLite
-    export/serving/NAME/VERSION/ SavedModel in the TF Serving layout
-    export/sample_request.json   a predict request with test examples
+    export/                      every artifact; see tfdl.export.export_stage
 """
 
 from __future__ import annotations
@@ -60,6 +57,20 @@ def model_params_from_data(config: RunConfig, pipeline) -> dict:
     return params
 
 
+def _describe_tflite(reports) -> list[str]:
+    lines = []
+    for r in reports:
+        if r.passed is None:
+            lines.append(f"TFLite {r.mode}: {r.bytes / 1024:.1f} KiB, not run ({r.note})")
+            continue
+        accuracy = f", accuracy {r.accuracy:.4f}" if r.accuracy is not None else ""
+        lines.append(
+            f"TFLite {r.mode}: {r.bytes / 1024:.1f} KiB, max diff {r.max_abs_diff:.1e}{accuracy}, "
+            f"{r.latency_ms_p50:.3f} ms/example{'' if r.passed else ' (OUTSIDE ' + r.criterion + ')'}"
+        )
+    return lines
+
+
 def _serve_commands(serving_model_dir: Path, model_name: str, sample: Path) -> list[str]:
     return [
         f"tfdl serve --model-base-path {serving_model_dir} --model-name {model_name} --port 8501",
@@ -73,7 +84,7 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     import keras
 
     from tfdl.evaluation import RunSummary, classification_metrics, plot_confusion_matrix, plot_learning_curves, write_report
-    from tfdl.export import check_parity, export_saved_model, inference_model, next_version, to_tflite, version_dir
+    from tfdl.export.export_stage import export_stage
     from tfdl.models import model_config, model_entry
     from tfdl.pipelines import build_pipeline
     from tfdl.training import describe_strategy, make_strategy, train
@@ -118,35 +129,13 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     evaluation = classification_metrics(y_test, probabilities.argmax(axis=1), pipeline.class_names)
 
     log("[4/5] exporting")
-    export_dir = run_dir / "export"
-    export_dir.mkdir(exist_ok=True)
-    served = inference_model(
-        model, pipeline.preprocessing, name=config.export.model_name,
-        raw_shape=pipeline.input_shape, raw_dtype=pipeline.input_dtype,
-    )
-    serving_model_dir = export_dir / "serving" / config.export.model_name
-    version = config.export.version or next_version(serving_model_dir)
-    saved_model_dir = export_saved_model(served, version_dir(serving_model_dir, version))
-    artifacts = {"SavedModel (TF Serving layout)": saved_model_dir}
-    if config.export.keras:
-        artifacts["Keras"] = export_dir / "model.keras"
-        served.save(artifacts["Keras"])
-    # String inputs need TensorFlow ops that TFLite's builtin set lacks.
-    tflite_wanted = config.export.tflite and pipeline.input_dtype != "string"
-    if config.export.tflite and not tflite_wanted:
-        log("      TFLite skipped: the model takes strings, which TFLite's builtin ops cannot vectorize")
-    tflite_path = to_tflite(saved_model_dir, export_dir / "model.tflite") if tflite_wanted else None
-    if tflite_path:
-        artifacts["TFLite float32"] = tflite_path
-    inputs = {pipeline.input_name: x_test}
-    parity = check_parity(served, inputs, saved_model_dir, tflite_path, atol=config.export.parity_atol)
-    for asset, path in pipeline.save_assets(export_dir).items():
-        artifacts[asset] = path
-    sample = export_dir / "sample_request.json"
-    sample.write_text(json.dumps({"instances": x_test[: config.export.sample_size].tolist()}))
-    artifacts["sample request"] = sample
-    if not parity.passed:
-        log(f"      WARNING: an export differs from Keras by more than {parity.atol}; see the report")
+    exported = export_stage(model, pipeline, config.export, run_dir / "export", log=log)
+    artifacts, parity, sample = exported.artifacts, exported.parity, exported.sample_request
+    serving_model_dir, version = exported.serving_model_dir, exported.version
+    for line in _describe_tflite(exported.tflite):
+        log(f"      {line}")
+    if not exported.passed:
+        log("      WARNING: an export is outside its parity bound; see the report")
 
     log("[5/5] writing the report")
     plots = {
@@ -160,6 +149,7 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
         name=config.name, model=config.model.name, strategy=describe_strategy(strategy),
         epochs_run=trained.epochs_run, best_epoch=trained.best_epoch, train_seconds=trained.seconds,
         test_loss=test_loss, metrics=evaluation, plots=plots, parity=parity.to_dict(),
+        tflite=[r.to_dict() for r in exported.tflite],
         artifacts=artifacts, serve_commands=commands,
         data_sizes=pipeline.sizes, data_report=pipeline.report.lines(),
     )
@@ -174,19 +164,14 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
             "seconds": trained.seconds,
             "history": trained.history,
         },
-        "parity": parity.to_dict(),
-        "export": {
-            "model_name": config.export.model_name,
-            "version": version,
-            "files": {k: str(p) for k, p in artifacts.items()},
-            "tflite_bytes": tflite_path.stat().st_size if tflite_path else None,
-        },
+        "parity": {**parity.to_dict(), "passed": exported.passed},
+        "export": {"model_name": config.export.model_name, **exported.to_dict()},
         "seconds": time.perf_counter() - started,
     }
     (run_dir / "metrics.json").write_text(json.dumps(figures, indent=2))
     log(
         f"\ntest accuracy {evaluation.accuracy:.4f}, macro F1 {evaluation.macro_f1:.4f}; "
-        f"parity {'ok' if parity.passed else 'FAILED'}; {figures['seconds']:.0f} s in all"
+        f"parity {'ok' if exported.passed else 'FAILED'}; {figures['seconds']:.0f} s in all"
     )
     log(f"report: {report}\n\nServe the model and ask it for a prediction:\n  " + "\n  ".join(commands))
     return RunResult(run_dir, figures, serving_model_dir, version, commands)

@@ -29,6 +29,7 @@ class RunSummary:
     parity: dict
     artifacts: dict[str, Path]
     serve_commands: list[str] = field(default_factory=list)
+    tflite: list[dict] = field(default_factory=list)
     data_sizes: dict[str, int] = field(default_factory=dict)
     data_report: list[str] = field(default_factory=list)
 
@@ -49,6 +50,25 @@ def _data_section(summary: RunSummary) -> list[str]:
     else:
         lines += ["Nothing was dropped, filled or skipped.", ""]
     return lines
+
+
+def _number(value, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _tflite_section(rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["## TFLite modes", "", "Each file run by LiteRT on the raw test split, against Keras.", ""]
+    lines += _table(
+        ["mode", "size KiB", "max abs diff", "argmax agreement", "accuracy", "ms/example (p50)", "bound", "met"],
+        [[r["mode"], f"{r['bytes'] / 1024:.1f}", _number(r["max_abs_diff"], ".2e"),
+          _number(r["argmax_agreement"], ".4f"), _number(r["accuracy"], ".4f"),
+          _number(r["latency_ms_p50"], ".3f"), r["criterion"],
+          {True: "yes", False: "NO", None: "not run"}[r["passed"]]] for r in rows],
+    )
+    notes = [f"- {r['mode']}: {r['note']}" for r in rows if r.get("note")]
+    return lines + ([""] + notes if notes else []) + [""]
 
 
 def render_report(summary: RunSummary, relative_to: Path) -> str:
@@ -85,7 +105,9 @@ def render_report(summary: RunSummary, relative_to: Path) -> str:
         [[t, f"{r['max_abs_diff']:.2e}", f"{r['argmax_agreement']:.4f}", "yes" if r["passed"] else "NO"]
          for t, r in targets.items()],
     )
-    lines += ["", f"On the {summary.parity.get('examples')} raw test examples.", "", "## Artifacts", ""]
+    lines += ["", f"On the {summary.parity.get('examples')} raw test examples.", ""]
+    lines += _tflite_section(summary.tflite)
+    lines += ["## Artifacts", ""]
     lines += _table(
         ["artifact", "path"],
         [[k, f"`{p.relative_to(relative_to).as_posix()}`"] for k, p in summary.artifacts.items()],
