@@ -99,7 +99,37 @@ def load_servable(name: str, path: Path, version: int) -> Servable:
             inputs={k: _spec(k, s) for k, s in kwargs.items()},
             outputs={k: _spec(k, s) for k, s in function.structured_outputs.items()},
         )
-    return Servable(name, version, path, signatures, _signature_def_json(path), handle)
+    servable = Servable(name, version, path, signatures, _signature_def_json(path), handle)
+    _warm_up(servable)
+    return servable
+
+
+def _warm_up(servable: Servable) -> int:
+    """Replay the version's warm-up requests, as TF Serving does, so no client pays the first call.
+
+    The first call of a signature builds its graph runtime state (tens of
+    milliseconds); a version with `assets.extra/tf_serving_warmup_requests`
+    is called once per record before it takes traffic. A bad record fails
+    the load, as in TF Serving: a model that cannot answer its own warm-up
+    would fail clients too.
+    """
+    import tensorflow as tf
+
+    from tfdl.export.warmup import WARMUP_DIRECTORY, WARMUP_FILENAME, read_warmup_requests
+
+    path = servable.path / WARMUP_DIRECTORY / WARMUP_FILENAME
+    if not path.is_file():
+        return 0
+    records = read_warmup_requests(path)
+    for index, record in enumerate(records):
+        request = record.predict_log.request
+        signature = servable.signature(request.model_spec.signature_name or None)
+        try:
+            signature({k: tf.make_ndarray(v) for k, v in request.inputs.items()})
+        except InvalidArgument as error:
+            raise ValueError(f"{path}, record {index}: the warm-up request failed: {error}") from None
+    log.info("%s version %d: replayed %d warm-up requests", servable.name, servable.version, len(records))
+    return len(records)
 
 
 class ModelStore:

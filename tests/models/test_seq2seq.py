@@ -66,3 +66,16 @@ def test_luong_variants_learn_too(attention):
     model = train_reverser(attention, epochs=8)
     test = reversal_task(200, seed=43)
     assert exact_match(greedy_decode(model, test.source).tokens, test) >= 0.8
+
+
+def test_greedy_decode_of_an_immediate_end_token_is_empty():
+    model = build_model("seq2seq", {"source_vocabulary_size": 12, "target_vocabulary_size": 12, "embed_dim": 8,
+                                    "units": 8, "max_output_length": 5})
+    source = np.array([[3, 4, 5, 0], [6, 7, 0, 0]], dtype="int32")
+    model([source, np.ones((2, 1), "int32")])
+    bias = np.full(12, -50.0, "float32")
+    bias[model.config.end_token] = 50.0
+    model.output_layer.bias.assign(bias)
+    decoded = greedy_decode(model, source)
+    assert decoded.tokens == [[], []]
+    assert [a.shape for a in decoded.attention] == [(0, 4), (0, 4)]

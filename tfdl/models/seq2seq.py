@@ -137,7 +137,9 @@ def greedy_decode(model: Seq2Seq, source: np.ndarray, max_length: int | None = N
                 attention[i].append(weights[i])
         if done.all():
             break
-    return Decoded(out, [np.array(a).reshape(len(a), -1) for a in attention])
+    # A source whose first output is the end token decodes to nothing.
+    width = np.shape(source)[1]
+    return Decoded(out, [np.array(a).reshape(len(a), -1) if a else np.zeros((0, width)) for a in attention])
 
 
 def beam_search(model: Seq2Seq, source: np.ndarray, beam_width: int = 4, max_length: int | None = None,
