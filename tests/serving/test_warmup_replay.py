@@ -43,3 +43,17 @@ def test_a_warmup_record_the_model_rejects_fails_the_load(tmp_path):
         writer.write(record.SerializeToString())
     with pytest.raises(ValueError, match="record 0: the warm-up request failed"):
         ModelStore().add_model("m", tmp_path / "m")
+
+
+def test_the_server_starts_its_worker_threads_before_the_first_request(tmp_path):
+    import threading
+
+    from tfdl.serving.server import BackgroundServer
+
+    export_serving_model(tiny_model(), tmp_path / "m" / "1")
+    store = ModelStore()
+    store.add_model("m", tmp_path / "m")
+    with BackgroundServer(store):
+        # Predictions run in anyio worker threads; the first one is started
+        # at startup, so the first request does not pay for it.
+        assert any("AnyIO worker thread" in t.name for t in threading.enumerate())
