@@ -109,3 +109,23 @@ def test_multi_output_models_export_one_signature_output_per_keras_output(tmp_pa
         served = {k: v.numpy() for k, v in signature(features=tf.constant(x)).items()}
         assert set(served) == {"score", "label"}
         assert served["label"].shape == (2, 2)
+
+
+def test_digits_run_exports_four_tflite_modes_within_their_bounds(digits_run):
+    from tfdl.export import read_tflite_metadata, read_warmup_requests
+
+    export = digits_run.run_dir / "export"
+    reports = {r["mode"]: r for r in digits_run.metrics["export"]["tflite"]}
+    assert list(reports) == ["float32", "dynamic_range", "float16", "int8"]
+    assert all(r["passed"] for r in reports.values()), reports
+    assert reports["float32"]["max_abs_diff"] <= 1e-4 and reports["float16"]["max_abs_diff"] <= 1e-2
+    assert reports["int8"]["bytes"] < 0.5 * reports["float32"]["bytes"]
+    assert abs(reports["int8"]["accuracy"] - reports["float32"]["accuracy"]) <= 0.02
+    sidecar = read_tflite_metadata(export / "model_int8.tflite")
+    assert sidecar["mode"] == "int8" and sidecar["labels"] == [str(d) for d in range(10)]
+    assert sidecar["preprocessing"]["normalization"]["class"] == "Normalization"
+    saved = export / "serving" / "digits" / "1"
+    assert len(read_warmup_requests(saved / "assets.extra" / "tf_serving_warmup_requests")) == 10  # export.warmup_requests
+    assert "model_config_list" in (export / "serving" / "models.config").read_text()
+    report = (digits_run.run_dir / "report.md").read_text()
+    assert "## TFLite modes" in report and "| int8 |" in report
