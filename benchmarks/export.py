@@ -53,7 +53,7 @@ def first_and_steady(base_path: Path, rows: np.ndarray, work: Path, requests: in
     log = work / f"serve-{port}.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "tfdl", "serve", "--model-base-path", str(base_path), "--model-name", "digits",
-         "--port", str(port)], stdout=log.open("w"), stderr=subprocess.STDOUT,
+         "--rest_api_port", str(port), "--port", "0"], stdout=log.open("w"), stderr=subprocess.STDOUT,
     )
     try:
         wait_until_available(port, "digits", process)

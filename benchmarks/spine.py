@@ -121,7 +121,7 @@ def main() -> None:
     }
     for name, command in servers.items():
         port = free_port()
-        command = command + (["--port", str(port)] if name == "tfdl serve" else [str(port)])
+        command = command + (["--rest_api_port", str(port), "--port", "0"] if name == "tfdl serve" else [str(port)])
         process = start(command, port, "digits", work / f"server{len(results)}.log")
         try:
             results[name] = measure(port, "digits", rows, args.requests)

@@ -34,7 +34,7 @@ def test_bad_override_value_is_named(tmp_path):
 
 
 def test_serve_without_a_model_says_what_to_do(tmp_path):
-    result = tfdl("serve", "--model-base-path", str(tmp_path / "none"), "--port", "0")
+    result = tfdl("serve", "--model-base-path", str(tmp_path / "none"), "--rest_api_port", "0", "--port", "0")
     assert result.returncode != 0
     assert "no SavedModel version under" in result.stderr
 

@@ -54,7 +54,7 @@ def test_run_serve_predict_end_to_end(run_dir):
     serving_dir = run_dir / "export" / "serving" / "digits"
     server = subprocess.Popen(
         [sys.executable, "-m", "tfdl", "serve", "--model-base-path", str(serving_dir),
-         "--model-name", "digits", "--port", str(port)],
+         "--model-name", "digits", "--rest_api_port", str(port), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

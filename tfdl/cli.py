@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _cmd_run(args) -> int:
@@ -33,17 +34,26 @@ def _cmd_bench_data(args) -> int:
 
 
 def _cmd_serve(args) -> int:
-    from tfdl.serving.server import serve
+    from tfdl.serving.server import ServerOptions, serve
 
     try:
-        serve(
-            model_base_path=args.model_base_path,
-            model_name=args.model_name,
-            host=args.host,
-            port=args.port,
+        batching = None
+        if args.enable_batching:
+            from tfdl.serving.batching import BatchingParameters, read_batching_parameters
+
+            batching = read_batching_parameters(args.batching_parameters_file) if args.batching_parameters_file \
+                else BatchingParameters()
+        token = Path(args.auth_token_file).read_text().strip() if args.auth_token_file else None
+        options = ServerOptions(
+            host=args.host, rest_api_port=args.rest_api_port, grpc_port=args.port,
+            file_system_poll_wait_seconds=args.file_system_poll_wait_seconds, batching=batching,
             max_body_bytes=args.max_body_bytes,
+            request_timeout_s=args.rest_api_timeout_in_ms / 1000 if args.rest_api_timeout_in_ms else None,
+            auth_token=token, cors_origins=tuple(args.cors_origin), access_log=not args.no_access_log,
         )
-    except FileNotFoundError as error:
+        serve(options, model_base_path=args.model_base_path, model_name=args.model_name,
+              model_config_file=args.model_config_file)
+    except (FileNotFoundError, ValueError, OSError) as error:
         print(f"tfdl serve: {error}", file=sys.stderr)
         return 1
     return 0
@@ -109,15 +119,30 @@ def build_parser() -> argparse.ArgumentParser:
                       help="predict MODEL.tflite --input ... | bench MODEL.tflite (see `tfdl edge --help`)")
     edge.set_defaults(func=_cmd_edge)
 
-    serve = commands.add_parser("serve", help="serve a SavedModel over the TensorFlow Serving REST API")
-    serve.add_argument("--model-base-path", "--model_base_path", required=True,
-                       help="folder holding numbered version folders of SavedModels")
-    serve.add_argument("--model-name", "--model_name", default=None,
+    serve = commands.add_parser("serve", help="serve SavedModels over the TensorFlow Serving REST and gRPC APIs")
+    models = serve.add_mutually_exclusive_group(required=True)
+    models.add_argument("--model_base_path", "--model-base-path",
+                        help="folder holding numbered version folders of one model's SavedModels")
+    models.add_argument("--model_config_file", "--model-config-file",
+                        help="several models: a TF Serving models.config (text proto) or a YAML file")
+    serve.add_argument("--model_name", "--model-name", default=None,
                        help="name clients use in /v1/models/NAME (default: the base path's folder name)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    serve.add_argument("--port", "--rest_api_port", type=int, default=8501)
+    serve.add_argument("--rest_api_port", "--rest-api-port", type=int, default=8501, help="REST port (default 8501)")
+    serve.add_argument("--port", type=int, default=8500, help="gRPC port, as TF Serving (default 8500; 0: no gRPC)")
+    serve.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
+                       help="poll base paths for new versions this often (0: never)")
+    serve.add_argument("--enable_batching", action="store_true", help="batch concurrent requests on the server")
+    serve.add_argument("--batching_parameters_file", default=None,
+                       help="TF Serving BatchingParameters text proto (max_batch_size, batch_timeout_micros, ...)")
+    serve.add_argument("--rest_api_timeout_in_ms", type=int, default=30000,
+                       help="REST requests taking longer get 504 (0: no limit)")
     serve.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024,
                        help="largest request body accepted (default 16 MiB)")
+    serve.add_argument("--auth-token-file", default=None,
+                       help="require `Authorization: Bearer TOKEN` on the REST API, TOKEN read from this file")
+    serve.add_argument("--cors-origin", action="append", default=[], help="allow this CORS origin (repeatable)")
+    serve.add_argument("--no-access-log", action="store_true", help="no JSON log line per request")
     serve.set_defaults(func=_cmd_serve)
 
     predict = commands.add_parser("predict", help="send a predict request to a tfdl or TF Serving server")

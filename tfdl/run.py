@@ -73,7 +73,7 @@ def _describe_tflite(reports) -> list[str]:
 
 def _serve_commands(serving_model_dir: Path, model_name: str, sample: Path) -> list[str]:
     return [
-        f"tfdl serve --model-base-path {serving_model_dir} --model-name {model_name} --port 8501",
+        f"tfdl serve --model-base-path {serving_model_dir} --model-name {model_name}",
         f"tfdl predict --model-name {model_name} --input {sample}",
         f"curl -s -d @{sample} http://127.0.0.1:8501/v1/models/{model_name}:predict",
     ]
