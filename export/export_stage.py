@@ -130,8 +130,10 @@ def export_stage(model, data, config: ExportConfig, export_dir: Path, *, classif
 
 def _classify_fits(served) -> bool:
     """TF Serving's classify API takes tf.Examples of one fixed-shape numeric input."""
-    (spec,) = served.inputs if len(served.inputs) == 1 else (None,)
-    return spec is not None and None not in spec.shape[1:] and spec.dtype != "string"
+    if len(served.inputs) != 1:
+        return False
+    spec = served.inputs[0]
+    return None not in spec.shape[1:] and spec.dtype != "string"
 
 
 def _tflite_exports(saved: Path, data, config: ExportConfig, export_dir: Path, result: ExportResult, log) -> list:

@@ -40,9 +40,9 @@ def streamed_pipeline(config: DataConfig, seed: int, batch_size: int, report: Da
     for name, size in sizes.items():
         if size == 0:
             raise DataError(f"the {name} split of {source.describe()} holds no examples; it needs at least one")
-    sample = _features(splits["train"].take(_STATS_SAMPLE))
+    sample, _ = _arrays(splits["train"].take(_STATS_SAMPLE))
     transforms = fit_stream_transforms(config, sample, seed)
-    test_inputs, test_labels = _features(splits["test"]), _labels(splits["test"])
+    test_inputs, test_labels = _arrays(splits["test"])
 
     def feed(name: str) -> tf.data.Dataset:
         training = name == "train"
@@ -80,12 +80,10 @@ def streamed_pipeline(config: DataConfig, seed: int, batch_size: int, report: Da
     )
 
 
-def _features(ds: tf.data.Dataset) -> np.ndarray:
-    return np.concatenate([x for x, _ in ds.batch(_PARSE_CHUNK).as_numpy_iterator()])
-
-
-def _labels(ds: tf.data.Dataset) -> np.ndarray:
-    return np.concatenate([y for _, y in ds.batch(_PARSE_CHUNK).as_numpy_iterator()]).astype(np.int32)
+def _arrays(ds: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Features and int32 labels of a split, read in one pass."""
+    xs, ys = zip(*ds.batch(_PARSE_CHUNK).as_numpy_iterator())
+    return np.concatenate(xs), np.concatenate(ys).astype(np.int32)
 
 
 def _class_weight(config: DataConfig, train: tf.data.Dataset, num_classes: int):
@@ -95,7 +93,7 @@ def _class_weight(config: DataConfig, train: tf.data.Dataset, num_classes: int):
         return None
     from tfdl.pipelines.imbalance import class_weights
 
-    return class_weights(_labels(train), num_classes)
+    return class_weights(_arrays(train)[1], num_classes)
 
 
 def _tfrecord_splits(source: TFRecordSource, on_bad_data: str, report: DataReport, seed: int):

@@ -64,17 +64,7 @@ def fit_text_vectorizer(
         DataError: `train_texts` is empty or holds something that is not a
             string.
     """
-    import keras
-
-    layer = keras.layers.TextVectorization(
-        max_tokens=max_tokens,
-        standardize=standardize,
-        split=split,
-        ngrams=ngrams,
-        output_mode=output_mode,
-        output_sequence_length=sequence_length,
-        name=name,
-    )
+    layer = _text_vectorization(max_tokens, sequence_length, standardize, split, ngrams, output_mode, name)
     if isinstance(train_texts, tf.data.Dataset):
         layer.adapt(train_texts)
     else:
@@ -148,8 +138,6 @@ def load_text_vectorizer(
         DataError: the file is missing, not UTF-8, empty, or holds more
             tokens than `max_tokens` allows.
     """
-    import keras
-
     path = Path(vocabulary_path)
     if not path.is_file():
         raise DataError(f"{path}: vocabulary file not found; write it with save_vocabulary(layer, path)")
@@ -169,6 +157,15 @@ def load_text_vectorizer(
             f"{path}: {len(tokens)} tokens plus {reserved} reserved ids exceed max_tokens={max_tokens}; "
             "pass the max_tokens the layer was fitted with"
         )
+    return _text_vectorization(
+        max_tokens, sequence_length, standardize, split, ngrams, output_mode, name, vocabulary=tokens
+    )
+
+
+def _text_vectorization(max_tokens, sequence_length, standardize, split, ngrams, output_mode, name, vocabulary=None):
+    """The layer both `fit_text_vectorizer` and `load_text_vectorizer` build, from the same options."""
+    import keras
+
     return keras.layers.TextVectorization(
         max_tokens=max_tokens,
         standardize=standardize,
@@ -176,7 +173,7 @@ def load_text_vectorizer(
         ngrams=ngrams,
         output_mode=output_mode,
         output_sequence_length=sequence_length,
-        vocabulary=tokens,
+        vocabulary=vocabulary,
         name=name,
     )
 

@@ -8,7 +8,6 @@ import shutil
 import threading
 import time
 
-import keras
 import numpy as np
 import pytest
 
@@ -16,18 +15,10 @@ from tfdl.export.model_server_config import ModelEntry
 from tfdl.export.serving_model import export_serving_model
 from tfdl.serving.model_store import ModelStore
 from tfdl.serving.version_poller import VersionPoller
+from served_models import constant_model
 
 ROW = np.ones((1, 2), "float32")
 POLL_S = 0.1
-
-
-def constant_model(value: float) -> keras.Model:
-    """A model that answers `value` whatever its input, so an answer tells which version gave it."""
-    inputs = keras.Input((2,), name="x")
-    outputs = keras.layers.Dense(
-        1, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(value), name="y"
-    )(inputs)
-    return keras.Model(inputs, outputs)
 
 
 @pytest.fixture(scope="module")

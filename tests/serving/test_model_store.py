@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import shutil
 
-import keras
 import numpy as np
 import pytest
 
@@ -14,17 +13,9 @@ from tfdl.export.serving_model import export_serving_model
 from tfdl.serving.errors import InvalidArgument, NotFound
 from tfdl.serving.model_config import ModelConfigError, read_model_config, select_versions
 from tfdl.serving.model_store import ModelLoadError, ModelStore
+from served_models import constant_model
 
 ROW = np.ones((1, 2), "float32")
-
-
-def constant_model(value: float) -> keras.Model:
-    """A model that answers `value` whatever its input, so an answer tells which version gave it."""
-    inputs = keras.Input((2,), name="x")
-    outputs = keras.layers.Dense(
-        1, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(value), name="y"
-    )(inputs)
-    return keras.Model(inputs, outputs)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import time
 
 import keras
 import numpy as np
-import pytest
+from conftest import free_port
 
 from tfdl.export.serving_model import export_serving_model
 from tfdl.serving.batching import BatchingParameters
@@ -30,14 +30,6 @@ def scaled_model(scale: float):
     model = keras.Model(inputs, outputs)
     dense.kernel.assign(np.full((4, 1), scale, "float32"))
     return model
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_new_and_corrupt_versions_under_load_with_batching_lose_no_request(tmp_path):
