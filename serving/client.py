@@ -2,6 +2,7 @@
 
     client = Client("http://127.0.0.1:8501", "digits")
     client.predict(instances=rows)["predictions"]
+    client.classify([{"pixels": row} for row in rows], signature_name="classification")
 
 It keeps one HTTP/1.1 connection open (reconnecting when the server closed
 it), so sequential requests skip the TCP handshake. One `Client` is for one
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import http.client
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -113,6 +115,54 @@ class Client:
         if signature_name:
             body["signature_name"] = signature_name
         return self._request("POST", self._path(version, label) + ":predict", json.dumps(body).encode("utf-8"))
+
+    def classify(
+        self,
+        examples: Sequence[Mapping[str, Any]],
+        signature_name: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        version: int | None = None,
+        label: str | None = None,
+    ) -> list:
+        """`POST ...:classify`: tf.Examples given as JSON objects of features.
+
+        Each example maps a feature name to a value or a list of values;
+        integers become `int64_list`, floats `float_list`, strings and
+        `{"b64": ...}` `bytes_list`. `context` features go into every example
+        (an example's own feature wins).
+
+        Returns:
+            The response's `results`: per example, `[label, score]` pairs.
+        """
+        return self._examples("classify", examples, signature_name, context, version, label)
+
+    def regress(
+        self,
+        examples: Sequence[Mapping[str, Any]],
+        signature_name: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        version: int | None = None,
+        label: str | None = None,
+    ) -> list:
+        """`POST ...:regress`: the examples as in `classify`.
+
+        Returns:
+            The response's `results`: one value per example.
+        """
+        return self._examples("regress", examples, signature_name, context, version, label)
+
+    def _examples(self, method: str, examples, signature_name, context, version, label) -> list:
+        body: dict[str, Any] = {"examples": _jsonable(examples)}
+        if signature_name:
+            body["signature_name"] = signature_name
+        if context is not None:
+            body["context"] = _jsonable(context)
+        path = self._path(version, label) + f":{method}"
+        response = self._request("POST", path, json.dumps(body).encode("utf-8"))
+        # TF Serving's key is "results" (kClassifyRegressResponseKey), though its API doc says "result".
+        if "results" not in response:
+            raise ServingClientError(200, f"the {method} response has no 'results': {str(response)[:200]}")
+        return response["results"]
 
     def close(self) -> None:
         if self._connection is not None:

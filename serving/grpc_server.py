@@ -7,19 +7,22 @@ The official client works unchanged:
     stub.Predict(request)
 
 Behaviour follows TF Serving's `prediction_service_impl.cc`, `predict_util.cc`,
-`classifier.cc`, `regressor.cc`, `get_model_metadata_impl.cc` and
-`get_model_status_impl.cc`: the same request checks, error texts (as message
-prefixes, with what to do added) and status codes, and a response
-`model_spec` filled the same way. Classify and Regress pick and check their
-signature with `tfdl.serving.example_codec`, as the REST `:classify` and
-`:regress` do, so both APIs accept the same signatures. Errors keep TF Serving's codes: a bad input
-or unknown signature for Classify/Regress is INVALID_ARGUMENT, an unknown
-signature for Predict FAILED_PRECONDITION, an unknown model or version
-NOT_FOUND, a message over the size limit RESOURCE_EXHAUSTED (raised by gRPC
-itself). A `ServingError` raised elsewhere (a full batch queue, say) maps from
-its HTTP status, the inverse of TF Serving's own gRPC-to-HTTP table. Anything
-else is a bug of ours: it is logged whole and answered INTERNAL, and the
-server keeps serving.
+`classifier.cc`, `regressor.cc`, `get_model_metadata_impl.cc`,
+`get_model_status_impl.cc` and `model_service_impl.cc`: the same request
+checks, error texts (as message prefixes, with what to do added) and status
+codes, and a response `model_spec` filled the same way. Classify and Regress
+pick and check their signature with `tfdl.serving.example_codec`, as the REST
+`:classify` and `:regress` do, so both APIs accept the same signatures.
+HandleReloadConfigRequest reads its `ModelServerConfig` with the reader of
+`--model_config_file` and hands it to `ModelStore.reload_config`. Errors keep
+TF Serving's codes: a bad input or unknown signature for Classify/Regress is
+INVALID_ARGUMENT, an unknown signature for Predict FAILED_PRECONDITION, a
+config that cannot be served INVALID_ARGUMENT (the models served before stay
+served), an unknown model or version NOT_FOUND, a message over the size limit
+RESOURCE_EXHAUSTED (raised by gRPC itself). A `ServingError` raised elsewhere
+(a full batch queue, say) maps from its HTTP status, the inverse of TF
+Serving's own gRPC-to-HTTP table. Anything else is a bug of ours: it is logged
+whole and answered INTERNAL, and the server keeps serving.
 
 Importing this module imports TensorFlow: the servicer base classes come from
 `tensorflow_serving.apis`, whose protos live in the `tensorflow` package.
@@ -28,18 +31,21 @@ Importing this module imports TensorFlow: the servicer base classes come from
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable, Mapping
 from concurrent import futures
+from pathlib import Path
 
 import grpc
 import numpy as np
 import tensorflow as tf
-from google.protobuf import json_format
+from google.protobuf import json_format, text_format
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
     input_pb2,
+    model_management_pb2,
     model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
@@ -47,6 +53,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
+from tfdl.export.model_server_config import ModelEntry, read_model_server_config
 from tfdl.serving.errors import InvalidArgument, ServingError
 from tfdl.serving.example_codec import (
     EXAMPLES_INPUT,
@@ -56,6 +63,7 @@ from tfdl.serving.example_codec import (
     regression_outputs,
 )
 from tfdl.serving.json_codec import DEFAULT_SIGNATURE, TensorSpec
+from tfdl.serving.model_config import check_model_entry
 from tfdl.serving.model_store import ModelStore, Servable, Signature
 
 log = logging.getLogger("tfdl.serving")
@@ -328,8 +336,47 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
 
+# Where a reload's config is in error messages, instead of the scratch file it is read from.
+_RELOAD_CONFIG = "ReloadConfigRequest.config"
+
+
+def _reload_entries(config) -> list[ModelEntry]:
+    """A reload request's `ModelServerConfig` as model entries, checked as a `--model_config_file` is.
+
+    The config goes through the same reader as a `models.config` file
+    (`read_model_server_config`), so both paths accept and refuse the same
+    configs with the same messages. A relative base path is refused, as TF
+    Serving refuses it without `--model_config_list_root_dir`: a request has
+    no folder to resolve it against.
+    """
+    if config.WhichOneof("config") != "model_config_list":
+        raise InvalidArgument(
+            "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is currently "
+            "supported; fill config.model_config_list"
+        )
+    with tempfile.TemporaryDirectory(prefix="tfdl-reload-") as folder:
+        path = Path(folder) / "models.config"
+        path.write_text(text_format.MessageToString(config))
+        try:
+            entries = read_model_server_config(path)
+        except ValueError as error:
+            raise InvalidArgument(str(error).replace(str(path), _RELOAD_CONFIG)) from None
+    for index, entry in enumerate(entries):
+        where = f"{_RELOAD_CONFIG}, models[{index}]"
+        try:
+            check_model_entry(entry, where)
+        except ValueError as error:
+            raise InvalidArgument(str(error)) from None
+        if not Path(entry.base_path).is_absolute():
+            raise InvalidArgument(
+                f"Expected model {entry.name} to have an absolute path or URI; got base_path()={entry.base_path} "
+                f"({where}; this server has no model_config_list_root_dir to resolve it against)"
+            )
+    return entries
+
+
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    """TF Serving's `tensorflow.serving.ModelService`: model status; config reloads are not supported."""
+    """TF Serving's `tensorflow.serving.ModelService`: model status, and config reloads into the store."""
 
     def __init__(self, store: ModelStore):
         self._store = store
@@ -337,12 +384,25 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def GetModelStatus(self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.ServicerContext):
         return _answer(context, "GetModelStatus", lambda: self._status(request))
 
-    def HandleReloadConfigRequest(self, request, context: grpc.ServicerContext):
-        def unsupported():
-            raise ServingError("HandleReloadConfigRequest is not supported by this server; restart it with the "
-                               "new models to serve", status=501)
+    def HandleReloadConfigRequest(
+        self, request: model_management_pb2.ReloadConfigRequest, context: grpc.ServicerContext
+    ):
+        return _answer(context, "HandleReloadConfigRequest", lambda: self._reload(request))
 
-        return _answer(context, "HandleReloadConfigRequest", unsupported)
+    def _reload(self, request: model_management_pb2.ReloadConfigRequest) -> model_management_pb2.ReloadConfigResponse:
+        """Serve exactly the request's models; a config the store refuses changes nothing."""
+        entries = _reload_entries(request.config)
+        for entry in entries:
+            log.info("reload config: %s from %s (%s policy)", entry.name, entry.base_path, entry.version_policy)
+        try:
+            # Blocks until the new versions are loaded, as TF Serving's ReloadConfig does.
+            self._store.reload_config(entries)
+        except ValueError as error:  # ModelConfigError, ModelLoadError: the store kept its previous config
+            log.warning("reload config refused, serving the previous models: %s", error)
+            raise InvalidArgument(f"{error}; the models served before this request are served unchanged") from None
+        response = model_management_pb2.ReloadConfigResponse()
+        response.status.SetInParent()  # error_code OK, as TF Serving fills it
+        return response
 
     def _status(self, request: get_model_status_pb2.GetModelStatusRequest):
         if not request.HasField("model_spec"):

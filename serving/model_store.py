@@ -346,18 +346,20 @@ class ModelStore:
 
         TF Serving's `ReloadConfig`. Versions load before labels are assigned,
         so a label may name a version that this same config makes available.
+        A config is taken whole or not at all: models it drops are unloaded
+        only once every model it lists serves and every label is assigned;
+        when that fails, the previous config is restored, so a bad reload
+        (from gRPC's `HandleReloadConfigRequest`, say) loses no model.
 
         Args:
             entries: the models to serve, e.g. from `read_model_config`.
 
         Raises:
             ModelConfigError: a bad or repeated name, or a label naming a
-                version that is not AVAILABLE (TF Serving's text); the labels
-                then stay as they were.
+                version that is not AVAILABLE (TF Serving's text).
             ModelLoadError: a newly added model has no version to serve (none
-                on disk, or every selected one failed to load). The other
-                models are served, and the failed one stays configured, so a
-                later `refresh` serves it once a good version appears.
+                on disk, or every selected one failed to load); `status`
+                still shows its failed versions.
         """
         entries = list(entries)
         for index, entry in enumerate(entries):
@@ -366,19 +368,36 @@ class ModelStore:
         with self._sync:
             with self._lock:
                 previous, self._entries = self._entries, {entry.name: entry for entry in entries}
-            for name in sorted(previous.keys() - self._entries.keys()):
-                self._unload_model(name)
-            problems = []
-            for entry in entries:
-                failures = self._sync_model(entry)
-                # Read without the lock: under _sync this thread is the only writer.
-                if entry.name not in previous and not self._models.get(entry.name):
-                    problems.append(self._nothing_to_serve(entry, failures))
-            if problems:
-                raise ModelLoadError("\n".join(problems))
-            labels = self._label_map(entries)
+            try:
+                labels = self._apply(entries, previous)
+            except (ModelLoadError, ModelConfigError):
+                self._restore(previous)
+                raise
             with self._lock:
                 self._labels = labels
+            for name in sorted(previous.keys() - self._entries.keys()):
+                self._unload_model(name)
+
+    def _apply(self, entries: Sequence[ModelEntry], previous: Mapping[str, ModelEntry]) -> dict[str, dict[str, int]]:
+        """Load what `entries` select; the labels to assign. Raises when a new model has nothing to serve."""
+        problems = []
+        for entry in entries:
+            failures = self._sync_model(entry)
+            # Read without the lock: under _sync this thread is the only writer.
+            if entry.name not in previous and not self._models.get(entry.name):
+                problems.append(self._nothing_to_serve(entry, failures))
+        if problems:
+            raise ModelLoadError("\n".join(problems))
+        return self._label_map(entries)
+
+    def _restore(self, previous: Mapping[str, ModelEntry]) -> None:
+        """Undo a failed reload: drop the models it added, put back the policies it changed."""
+        with self._lock:
+            added, self._entries = self._entries.keys() - previous.keys(), dict(previous)
+        for name in sorted(added):
+            self._unload_model(name)
+        for entry in previous.values():
+            self._sync_model(entry)  # for a model the reload left as it was, only a refresh
 
     def refresh(self) -> None:
         """Re-list every model's base path; load the versions its policy now selects, unload the others.

@@ -22,6 +22,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
     regression_pb2,
 )
+from tensorflow_serving.config import model_server_config_pb2
 
 from tfdl.export.serving_model import export_serving_model
 from tfdl.serving.errors import ServingError
@@ -329,9 +330,139 @@ def test_requests_without_a_model_spec_and_unsupported_methods(digits):
         digits.predict.MultiInference(inference_pb2.MultiInferenceRequest(), timeout=30)
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert caught.value.details().startswith("MultiInference is not supported by this server")
+
+
+# --- HandleReloadConfigRequest ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reloadable(digits_run):
+    """A server of its own store, serving the digits export as `digits`, for reloads to change."""
+    store = ModelStore()
+    store.add_model("digits", digits_run.serving_dir)
+    with GrpcServer(store, port=0) as server:
+        stubs = Stubs(server.address)
+        yield stubs, store
+        stubs.channel.close()
+
+
+def model_config(name, base_path, **fields):
+    fields.setdefault("model_platform", "tensorflow")
+    return model_server_config_pb2.ModelConfig(name=name, base_path=str(base_path), **fields)
+
+
+def reload_request(*configs):
+    request = model_management_pb2.ReloadConfigRequest()
+    request.config.model_config_list.config.extend(configs)
+    return request
+
+
+def model_status(stubs, name):
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = name
+    return [(s.version, s.state) for s in stubs.models.GetModelStatus(request, timeout=30).model_version_status]
+
+
+def probabilities(stubs, name, label=None):
+    response = stubs.predict.Predict(predict_request(name, {"pixels": ONE_ROW}, label=label), timeout=30)
+    return tf.make_ndarray(response.outputs["probabilities"])
+
+
+AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+END = get_model_status_pb2.ModelVersionStatus.END
+
+
+def test_reload_config_serves_a_new_model_and_unloads_a_dropped_one(reloadable, digits_run):
+    stubs, store = reloadable
+    base = digits_run.serving_dir
+    before = probabilities(stubs, "digits")
+    try:
+        second = model_config("second", base, version_labels={"stable": 1})
+        response = stubs.models.HandleReloadConfigRequest(reload_request(model_config("digits", base), second),
+                                                          timeout=120)
+        assert response.HasField("status")
+        assert (response.status.error_code, response.status.error_message) == (0, "")
+        assert model_status(stubs, "second") == [(1, AVAILABLE)]
+        assert store.model_names() == ["digits", "second"]
+        # The same export under a second name (and its label) answers as the first one does.
+        np.testing.assert_array_equal(probabilities(stubs, "second"), before)
+        np.testing.assert_array_equal(probabilities(stubs, "second", label="stable"), before)
+        np.testing.assert_array_equal(probabilities(stubs, "digits"), before)
+
+        stubs.models.HandleReloadConfigRequest(reload_request(model_config("second", base)), timeout=120)
+        assert model_status(stubs, "digits") == [(1, END)]
+        with pytest.raises(grpc.RpcError) as caught:
+            probabilities(stubs, "digits")
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.RpcError) as caught:
+            probabilities(stubs, "second", label="stable")
+        assert caught.value.details() == "Unrecognized servable version label: stable"
+    finally:
+        stubs.models.HandleReloadConfigRequest(reload_request(model_config("digits", base)), timeout=120)
+    assert store.model_names() == ["digits"]
+    np.testing.assert_array_equal(probabilities(stubs, "digits"), before)
+
+
+def _empty_list():
+    request = model_management_pb2.ReloadConfigRequest()
+    request.config.model_config_list.SetInParent()
+    return request
+
+
+UNCHANGED = "; the models served before this request are served unchanged$"
+
+
+@pytest.mark.parametrize(
+    "make_request, message",
+    [
+        (lambda base, tmp: model_management_pb2.ReloadConfigRequest(),
+         "^ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is currently "
+         "supported"),
+        (lambda base, tmp: _empty_list(), "^ReloadConfigRequest.config: a models.config needs at least one model$"),
+        (lambda base, tmp: reload_request(model_config("second", "models/digits")),
+         r"^Expected model second to have an absolute path or URI; got base_path\(\)=models/digits "
+         r"\(ReloadConfigRequest.config, models\[0\]; this server has no model_config_list_root_dir"),
+        (lambda base, tmp: reload_request(model_config("second", tmp / "missing")),
+         r"^model 'second' \(.*missing\): nothing to serve: cannot list .*missing: \[Errno 2\]" + f".*{UNCHANGED}"),
+        (lambda base, tmp: reload_request(model_config("second", tmp / "corrupt")),
+         r"^model 'second' \(.*corrupt\): nothing to serve: version 1: .*" + UNCHANGED),
+        (lambda base, tmp: reload_request(model_config("second", base, version_labels={"stable": 7})),
+         r"^Request to assign label to version 7 of model second, which is not currently available for inference "
+         r"\(label 'stable'; served versions: \[1\]\)" + UNCHANGED),
+        (lambda base, tmp: reload_request(model_config("second", "gs://bucket/digits")),
+         r"^ReloadConfigRequest.config, models\[0\] \('second'\), field 'base_path': 'gs://bucket/digits' is a URI"),
+        (lambda base, tmp: reload_request(model_config("second", base, model_platform="pytorch")),
+         r"field 'model_platform': 'pytorch' is not served by tfdl; use 'tensorflow'"),
+        (lambda base, tmp: reload_request(model_config("second", base, model_platform="")),
+         r"^ReloadConfigRequest.config: model 'second': name, base_path and model_platform must not be empty$"),
+        (lambda base, tmp: reload_request(model_config("a b", base)),
+         r"^ReloadConfigRequest.config, models\[0\], field 'name': 'a b' is not a model name"),
+        (lambda base, tmp: reload_request(model_config("second", base), model_config("second", base)),
+         r"^ReloadConfigRequest.config: models \['second'\] are listed more than once"),
+        (lambda base, tmp: reload_request(model_config("second", base, logging_config={})),
+         r"^ReloadConfigRequest.config: model 'second': fields \['logging_config'\] are not handled by tfdl"),
+    ],
+    ids=["no-model-config-list", "empty-list", "relative-path", "missing-path", "corrupt-savedmodel",
+         "label-to-unavailable-version", "uri", "platform", "no-platform", "bad-name", "twice", "unhandled-field"],
+)
+def test_a_bad_reload_config_is_invalid_argument_and_the_old_model_keeps_serving(
+    reloadable, digits_run, tmp_path, make_request, message
+):
+    stubs, store = reloadable
+    (tmp_path / "corrupt" / "1").mkdir(parents=True)
+    (tmp_path / "corrupt" / "1" / "saved_model.pb").write_bytes(b"not a SavedModel")
+    before = probabilities(stubs, "digits")
     with pytest.raises(grpc.RpcError) as caught:
-        digits.models.HandleReloadConfigRequest(model_management_pb2.ReloadConfigRequest(), timeout=30)
-    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        stubs.models.HandleReloadConfigRequest(make_request(digits_run.serving_dir, tmp_path), timeout=120)
+    assert caught.value.code() == INVALID
+    assert re.search(message, caught.value.details()), caught.value.details()
+    # Every bad config above replaces `digits`: it still serves, and nothing else does.
+    assert store.model_names() == ["digits"]
+    assert model_status(stubs, "digits") == [(1, AVAILABLE)]
+    np.testing.assert_array_equal(probabilities(stubs, "digits"), before)
+    with pytest.raises(grpc.RpcError) as caught:
+        probabilities(stubs, "second")
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_32_concurrent_predicts_each_get_their_own_answer(digits, digits_store):
