@@ -17,6 +17,8 @@ def _cmd_run(args) -> int:
     from tfdl.run import run
 
     result = run(config, output_dir=args.output_dir)
+    if "parity" not in result.metrics:  # a worker that is not the chief: it trained, the chief exports
+        return 0
     return 0 if result.metrics["parity"]["passed"] else 1
 
 
@@ -168,12 +170,19 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from tfdl.pipelines.errors import DataError
     from tfdl.schema import ConfigError
+    from tfdl.training.errors import Preempted, TrainingDiverged
 
     try:
         return args.func(args)
     except (ConfigError, DataError) as error:
         print(f"tfdl {args.command}: {error}", file=sys.stderr)
         return 2
+    except TrainingDiverged as error:
+        print(f"tfdl {args.command}: {error}", file=sys.stderr)
+        return 3
+    except Preempted as error:
+        print(f"tfdl {args.command}: {error}", file=sys.stderr)
+        return 143  # 128 + SIGTERM, what a platform expects of a terminated job
     except KeyboardInterrupt:
         return 130
 

@@ -34,7 +34,7 @@ TASK_TRAINING = {
 class RunResult:
     run_dir: Path
     metrics: dict
-    serving_dir: Path
+    serving_dir: Path | None  # None on a worker that is not the chief
     version: int
     serve_commands: list[str]
 
@@ -87,9 +87,12 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     from tfdl.export.export_stage import export_stage
     from tfdl.models import model_config, model_entry
     from tfdl.pipelines import build_pipeline
-    from tfdl.training import describe_strategy, make_strategy, train
+    from tfdl.training import describe_strategy, is_chief, make_strategy, train
 
     started = time.perf_counter()
+    # First: a multi-worker or TPU strategy must configure the runtime before anything starts it.
+    strategy = make_strategy(config.training.strategy, config.training.devices, config.training.tpu)
+    chief = is_chief(strategy)
     entry = model_entry(config.model.name)
     if entry.task not in TASK_TRAINING:
         raise ConfigError(
@@ -98,10 +101,9 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
         )
     run_dir = Path(output_dir) if output_dir else Path("runs") / config.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    if chief:
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     keras.utils.set_random_seed(config.seed)
-
-    strategy = make_strategy(config.training.strategy, config.training.devices)
     replicas = strategy.num_replicas_in_sync
     log(f"[1/5] data: {config.data.source.describe()}, strategy {describe_strategy(strategy)}")
     pipeline = build_pipeline(config.data, config.seed, global_batch_size=config.data.batch_size * replicas)
@@ -118,9 +120,22 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     log(f"[2/5] training {config.model.name} for up to {config.training.epochs} epochs")
     trained = train(
         lambda: entry.builder(params), pipeline.train, pipeline.validation, config.training,
-        strategy, run_dir, loss=loss, metrics=metrics, class_weight=pipeline.class_weight,
+        strategy, run_dir, loss=loss, metrics=metrics, class_weight=pipeline.class_weight, log=log,
     )
     model = trained.model
+    training_figures = {
+        "strategy": describe_strategy(strategy),
+        "precision": trained.precision,
+        "jit_compile": trained.jit_compile,
+        "resumed_from_step": trained.resumed_from_step,
+        "epochs_run": trained.epochs_run,
+        "best_epoch": trained.best_epoch,
+        "seconds": trained.seconds,
+        "history": trained.history,
+    }
+    if not chief:  # the chief evaluates, exports and reports; the other workers are done
+        log("      trained; the chief worker evaluates, exports and writes the report")
+        return RunResult(run_dir, {"training": training_figures}, None, 0, [])
 
     log("[3/5] evaluating on the test split")
     x_test, y_test = pipeline.test_inputs, pipeline.test_labels
@@ -146,7 +161,8 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     }
     commands = _serve_commands(serving_model_dir, config.export.model_name, sample)
     summary = RunSummary(
-        name=config.name, model=config.model.name, strategy=describe_strategy(strategy),
+        name=config.name, model=config.model.name,
+        strategy=f"{describe_strategy(strategy)}, {trained.precision}" + (", XLA" if trained.jit_compile else ""),
         epochs_run=trained.epochs_run, best_epoch=trained.best_epoch, train_seconds=trained.seconds,
         test_loss=test_loss, metrics=evaluation, plots=plots, parity=parity.to_dict(),
         tflite=[r.to_dict() for r in exported.tflite],
@@ -157,13 +173,7 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     figures = {
         "data": {"sizes": pipeline.sizes, "report": pipeline.report.to_dict()},
         "test": {"loss": test_loss, **evaluation.to_dict()},
-        "training": {
-            "strategy": describe_strategy(strategy),
-            "epochs_run": trained.epochs_run,
-            "best_epoch": trained.best_epoch,
-            "seconds": trained.seconds,
-            "history": trained.history,
-        },
+        "training": training_figures,
         "parity": {**parity.to_dict(), "passed": exported.passed},
         "export": {"model_name": config.export.model_name, **exported.to_dict()},
         "seconds": time.perf_counter() - started,

@@ -16,6 +16,7 @@ from tfdl.schedules.cosine_warmup import CosineDecayWithWarmup
 from tfdl.schedules.cyclic import CyclicLearningRate
 from tfdl.schedules.exponential_decay import ExponentialDecay
 from tfdl.schedules.inverse_sqrt import TransformerSchedule
+from tfdl.schedules.scaled import ScaledSchedule
 from tfdl.schedules.step_decay import StepDecay
 
 SCHEDULES: dict[str, type[keras.optimizers.schedules.LearningRateSchedule]] = {
@@ -61,6 +62,7 @@ __all__ = [
     "CosineDecayWithWarmup",
     "CyclicLearningRate",
     "ExponentialDecay",
+    "ScaledSchedule",
     "StepDecay",
     "TransformerSchedule",
     "build_schedule",

@@ -1,18 +1,31 @@
-"""tfdl.training: strategies, optimizers and the trainer."""
+"""tfdl.training: strategies, optimizers, mixed precision and the resumable trainer.
 
-from tfdl.training.config import EarlyStoppingConfig, OptimizerConfig, ScheduleConfig, TrainingConfig
-from tfdl.training.optimizers import make_optimizer
-from tfdl.training.strategy import describe_strategy, make_strategy
-from tfdl.training.trainer import TrainResult, train
+Names load on first use, so `from tfdl.training.errors import ...` (the CLI)
+and reading a config do not import TensorFlow.
+"""
 
-__all__ = [
-    "EarlyStoppingConfig",
-    "OptimizerConfig",
-    "ScheduleConfig",
-    "TrainResult",
-    "TrainingConfig",
-    "describe_strategy",
-    "make_optimizer",
-    "make_strategy",
-    "train",
-]
+_LAZY = {
+    "BackupConfig": "tfdl.training.config",
+    "EarlyStoppingConfig": "tfdl.training.config",
+    "OptimizerConfig": "tfdl.training.config",
+    "ScheduleConfig": "tfdl.training.config",
+    "TrainingConfig": "tfdl.training.config",
+    "Preempted": "tfdl.training.errors",
+    "TrainingDiverged": "tfdl.training.errors",
+    "make_optimizer": "tfdl.training.optimizers",
+    "describe_strategy": "tfdl.training.strategy",
+    "is_chief": "tfdl.training.strategy",
+    "make_strategy": "tfdl.training.strategy",
+    "TrainResult": "tfdl.training.trainer",
+    "train": "tfdl.training.trainer",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'tfdl.training' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_LAZY[name]), name)

@@ -62,31 +62,68 @@ class EarlyStoppingConfig(StrictModel):
     min_delta: float = Field(0.0, ge=0.0)
 
 
+class BackupConfig(StrictModel):
+    """The backup a killed run resumes from.
+
+    Every `every_seconds` (at the next boundary between compiled calls), and
+    every `every_steps` training steps when set, the run saves the model, the
+    optimizer's slots, the position of the data iterator, the step and every
+    random-number state under `RUN_DIR/backup/`, and writes the best and last
+    checkpoints. Started again with the same command, the run restores it
+    and goes on as if never stopped; with `training.deterministic` on it ends
+    with the same weights, bit for bit. The backup is deleted when training
+    ends. A multi-worker run, whose workers must save together, saves at each
+    epoch's end instead of by the clock.
+    """
+
+    every_seconds: float = Field(120.0, gt=0)
+    every_steps: int | None = Field(None, ge=1)
+    keep: int = Field(2, ge=1)
+
+
 class TrainingConfig(StrictModel):
     """Training.
 
     Attributes:
         strategy: `auto` (MirroredStrategy over the visible GPUs when there are
-            several, the default strategy otherwise), `default`, `one_device`
-            or `mirrored`.
+            several, the default strategy otherwise), `default`, `one_device`,
+            `mirrored`, `multi_worker` (MultiWorkerMirroredStrategy over the
+            cluster in the `TF_CONFIG` environment variable) or `tpu`.
         devices: devices for `one_device` (the first) or `mirrored`; None
             picks the visible GPUs, else the CPU.
+        tpu: the TPU for `strategy: tpu`: its name or `grpc://` address, or
+            `local` on a TPU VM; None reads the `TPU_NAME` environment variable.
         epochs: the most epochs to train.
         optimizer: see `OptimizerConfig`.
+        scale_learning_rate: multiply the learning rate by the number of
+            replicas (the linear scaling rule for a global batch that grows
+            with them).
         early_stopping: see `EarlyStoppingConfig`; null turns it off.
+        mixed_precision: `none`; `mixed_float16` (GPUs, with dynamic loss
+            scaling); `mixed_bfloat16` (TPUs, and CPUs with bfloat16 units);
+            `auto` picks mixed_float16 on GPU, mixed_bfloat16 on TPU and none
+            on CPU.
         steps_per_execution: training steps per compiled call; small models
             spend most of their time in per-step overhead without it.
-        jit_compile: XLA-compile the train step; `auto` lets Keras decide
-            (it turns XLA off on CPU-only machines and under strategies).
-        verbose: Keras progress output: `auto` is a progress bar on a
-            terminal and one line per epoch otherwise.
+        jit_compile: XLA-compile the step; `auto` compiles on GPU and TPU
+            with one replica per worker and not on CPU.
+        deterministic: deterministic TensorFlow ops, so a run (and a resumed
+            run) gives the same weights every time; slower on GPU.
+        backup: see `BackupConfig`; null turns backups off.
+        verbose: progress output: `auto` is a progress bar on a terminal and
+            one line per epoch otherwise; 0 is silent.
     """
 
-    strategy: Literal["auto", "default", "one_device", "mirrored"] = "auto"
+    strategy: Literal["auto", "default", "one_device", "mirrored", "multi_worker", "tpu"] = "auto"
     devices: tuple[str, ...] | None = None
+    tpu: str | None = None
     epochs: int = Field(30, ge=1)
     optimizer: OptimizerConfig = OptimizerConfig()
+    scale_learning_rate: bool = False
     early_stopping: EarlyStoppingConfig | None = EarlyStoppingConfig()
+    mixed_precision: Literal["none", "auto", "mixed_float16", "mixed_bfloat16"] = "none"
     steps_per_execution: int = Field(1, ge=1)
     jit_compile: bool | Literal["auto"] = "auto"
+    deterministic: bool = False
+    backup: BackupConfig | None = BackupConfig()
     verbose: Literal["auto", 0, 1, 2] = "auto"

@@ -5,15 +5,24 @@ from __future__ import annotations
 from tfdl.training.config import OptimizerConfig
 
 
-def make_optimizer(config: OptimizerConfig):
+def make_optimizer(config: OptimizerConfig, scale: float = 1.0):
+    """The Keras optimizer `config` names.
+
+    Args:
+        config: the optimizer config.
+        scale: multiplies the learning rate (or the schedule's every value):
+            the number of replicas under `training.scale_learning_rate`.
+    """
     import keras
 
     if config.schedule is not None:
-        from tfdl.schedules import build_schedule
+        from tfdl.schedules import ScaledSchedule, build_schedule
 
         learning_rate = build_schedule(config.schedule.name, **config.schedule.params)
+        if scale != 1.0:
+            learning_rate = ScaledSchedule(learning_rate, scale)
     else:
-        learning_rate = config.learning_rate
+        learning_rate = config.learning_rate * scale
     common = {
         "learning_rate": learning_rate,
         "clipnorm": config.clipnorm,
