@@ -3,7 +3,8 @@
 Classes (`keras.losses.Loss`, usable in `compile(loss=...)`): the focal
 losses, `DiceLoss`, `MaskedSparseCategoricalCrossentropy`. Functions (for
 custom `train_step`s whose terms do not fit `(y_true, y_pred)`): the VAE
-objective and the WGAN-GP losses. All are registered (package "tfdl").
+objective and the WGAN-GP losses, and `replica_mean`, the mean such a loss
+must return to train the same under tf.distribute. All are registered (package "tfdl").
 """
 
 from tfdl.losses.dice import DiceLoss
@@ -12,6 +13,7 @@ from tfdl.losses.focal import BinaryFocalLoss, CategoricalFocalLoss, SparseCateg
 from tfdl.losses.gaussian_kl import gaussian_kl_divergence
 from tfdl.losses.gradient_penalty import gradient_penalty
 from tfdl.losses.masked_sparse_crossentropy import MaskedSparseCategoricalCrossentropy
+from tfdl.losses.replica_mean import replica_mean
 from tfdl.losses.wasserstein import critic_loss, generator_loss
 
 __all__ = [
@@ -24,5 +26,6 @@ __all__ = [
     "gaussian_kl_divergence",
     "generator_loss",
     "gradient_penalty",
+    "replica_mean",
     "vae_loss",
 ]

@@ -90,6 +90,7 @@ class VAE(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         from tfdl.losses.elbo import vae_loss
         from tfdl.losses.gaussian_kl import gaussian_kl_divergence
+        from tfdl.losses.replica_mean import replica_mean
 
         total = vae_loss(x, y_pred["reconstruction"], y_pred["mean"], y_pred["log_var"], beta=self.config.beta)
         kl = gaussian_kl_divergence(y_pred["mean"], y_pred["log_var"])
@@ -97,7 +98,7 @@ class VAE(keras.Model):
         self.loss_tracker.update_state(loss)
         self.reconstruction_tracker.update_state(ops.mean(total - self.config.beta * kl))
         self.kl_tracker.update_state(ops.mean(kl))
-        return loss
+        return replica_mean(total)  # so N replicas' gradients sum to the global batch's
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return {m.name: m.result() for m in self.metrics}
