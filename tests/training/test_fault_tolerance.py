@@ -204,3 +204,37 @@ def test_jit_compile_with_several_local_replicas_is_refused():
     with pytest.raises(ValueError, match="one replica per worker"):
         resolve_jit_compile(True, TwoDevices())
     assert resolve_jit_compile("auto", TwoDevices()) is False
+
+
+def test_a_backup_from_a_different_model_is_refused_with_what_to_do(tmp_path, monkeypatch):
+    import keras
+
+    config = TrainingConfig(epochs=2, steps_per_execution=2, early_stopping=None, verbose=0,
+                            backup={"every_steps": 3})
+    original = StepFunctions.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        compiled = self.train
+
+        def train_then_terminate(iterator, steps):
+            result = compiled(iterator, steps)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return result
+
+        self.train = train_then_terminate
+
+    monkeypatch.setattr(StepFunctions, "__init__", init)
+    with pytest.raises(Preempted):
+        _train(tmp_path, config)
+    monkeypatch.setattr(StepFunctions, "__init__", original)
+
+    def wider():
+        inputs = keras.Input((4,), name="features")
+        hidden = keras.layers.Dense(32, activation="relu")(inputs)
+        return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(hidden))
+
+    data = _data()
+    with pytest.raises(ConfigError, match="does not fit this run.*delete .*backup to start training over"):
+        train(wider, data, data, config, make_strategy("default"), tmp_path,
+              loss="sparse_categorical_crossentropy", metrics=["accuracy"], log=lambda line: None)

@@ -94,3 +94,11 @@ def test_a_bad_schedule_in_the_run_config_is_named():
         load_config(None, ["training.optimizer.schedule={name: exponential, params: {decay_steps: 0}}"])
     with pytest.raises(ConfigError, match="training.optimizer.schedule.name"):
         load_config(None, ["training.optimizer.schedule={name: linear}"])
+
+
+def test_strategies_are_described_by_their_public_names():
+    from tfdl.training import describe_strategy
+
+    assert describe_strategy(make_strategy("default")) == "the default strategy (1 replica)"
+    assert describe_strategy(make_strategy("one_device", ["/cpu:0"])) == "OneDeviceStrategy (1 replica)"
+    assert describe_strategy(make_strategy("mirrored", ["/cpu:0"])) == "MirroredStrategy (1 replica)"

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from tfdl.schema import ConfigError
 from tfdl.training.errors import Preempted
 
 
@@ -71,11 +72,21 @@ class Backup:
         self._stop_requested = True
 
     def restore(self) -> dict | None:
-        """Restore the latest backup; returns the trainer's record, or None if there is none."""
+        """Restore the latest backup; returns the trainer's record, or None if there is none.
+
+        Raises:
+            ConfigError: the backup was written by a different model, optimizer or data.
+        """
         latest = tf.train.latest_checkpoint(str(self.directory))
         if latest is None:
             return None
-        self._checkpoint.restore(latest).assert_existing_objects_matched()
+        try:
+            self._checkpoint.restore(latest).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as error:
+            raise ConfigError(
+                f"the backup {latest} does not fit this run (was the model, optimizer or data changed?): "
+                f"{str(error).splitlines()[0]}; delete {self.directory} to start training over"
+            ) from None
         return json.loads(self._record.numpy().decode())
 
     def save(self, record: dict) -> None:

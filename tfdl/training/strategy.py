@@ -156,9 +156,14 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 
 def describe_strategy(strategy: tf.distribute.Strategy) -> str:
-    """A short human description, e.g. `MirroredStrategy (2 replicas)`."""
-    name = type(strategy).__name__.lstrip("_")
-    if name == "DefaultDistributionStrategy":
-        name = "the default strategy"
+    """A short human description by the public API's name, e.g. `MirroredStrategy (2 replicas)`."""
+    # Named here, not by __name__: MultiWorkerMirroredStrategy's class is CollectiveAllReduceStrategy.
+    public = (
+        (tf.distribute.MultiWorkerMirroredStrategy, "MultiWorkerMirroredStrategy"),
+        (tf.distribute.MirroredStrategy, "MirroredStrategy"),
+        (tf.distribute.TPUStrategy, "TPUStrategy"),
+        (tf.distribute.OneDeviceStrategy, "OneDeviceStrategy"),
+    )
+    name = next((label for kind, label in public if isinstance(strategy, kind)), "the default strategy")
     replicas = strategy.num_replicas_in_sync
     return f"{name} ({replicas} replica{'s' if replicas != 1 else ''})"
