@@ -178,9 +178,10 @@ def tfds_splits(
 
 
 def _prepared_builder(name: str, data_dir: str | Path) -> "tfds.core.DatasetBuilder":
-    """The builder of `name` in `data_dir`, checked to hold prepared data."""
+    """The builder of `name` in `data_dir` (`~` expanded), checked to hold prepared data."""
     import tensorflow_datasets as tfds
 
+    data_dir = Path(data_dir).expanduser()
     try:
         builder = tfds.builder(name, data_dir=str(data_dir), try_gcs=False)
     except tfds.core.DatasetNotFoundError as err:

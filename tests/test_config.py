@@ -79,3 +79,12 @@ def test_a_model_tfdl_run_cannot_train_yet_is_refused_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match="language_model"):
         run(config, output_dir=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", shipped_configs())
+def test_every_shipped_config_loads_and_its_model_params_check(name):
+    from tfdl.models.registry import check_model_params
+
+    config = load_config(name)
+    assert config.name == name
+    check_model_params(config.model.name, dict(config.model.params))

@@ -193,3 +193,9 @@ def test_unknown_name_and_version_are_data_errors(data_dir):
 def test_unknown_split_lists_the_splits(data_dir):
     with pytest.raises(DataError, match=r"cannot read split 'validation' .*Its splits: train \(40 examples\), test \(12 examples\)"):
         load_tfds(SHAPES, data_dir=data_dir, split="validation")
+
+
+def test_a_data_dir_under_home_is_expanded(data_dir, monkeypatch):
+    monkeypatch.setenv("HOME", str(data_dir.parent))
+    train, _ = load_tfds(SHAPES, data_dir=f"~/{data_dir.name}", split="train")
+    assert len(_ids(train)) == N_TRAIN
