@@ -1,7 +1,7 @@
 """Every registry model exports to a SavedModel that serves what Keras computes; GPT and seq2seq generate in the graph.
 
 What is served for each model (the table `SERVED` below):
-- cnn, mlp, transformer_classifier, gpt: the model itself.
+- cnn, fcn, mlp, resnet, transformer_classifier, gpt, unet: the model itself.
 - bert: the encoder, the MLM head and the classifier head, each its own SavedModel.
 - seq2seq: the teacher-forced scorer `{source, decoder_input} -> logits`
   (a functional view) and the greedy `generate` signature.
@@ -32,13 +32,16 @@ TINY = {
     "bert": {"vocabulary_size": 20, "max_length": 8, "embed_dim": 8, "num_heads": 2, "num_layers": 1,
              "intermediate_dim": 8, "dropout": 0.0},
     "cnn": {"input_shape": (8, 8, 1), "num_classes": 3, "filters": (4,), "dense_units": 8},
+    "fcn": {"input_shape": (16, 16, 3), "num_classes": 3, "filters": (4, 4, 8), "variant": "8s"},
     "gpt": {"vocabulary_size": 20, "max_length": 8, "embed_dim": 8, "num_heads": 2, "num_layers": 1,
             "intermediate_dim": 8, "dropout": 0.0},
     "mlp": {"input_shape": (5,), "num_classes": 3},
+    "resnet": {"input_shape": (8, 8, 1), "num_classes": 3, "stages": (1, 1), "base_filters": 4, "version": 2},
     "seq2seq": {"source_vocabulary_size": 12, "target_vocabulary_size": 12, "embed_dim": 8, "units": 16,
                 "max_output_length": 5, "end_token": 9},
     "transformer_classifier": {"vocabulary_size": 20, "max_length": 8, "num_classes": 3, "embed_dim": 8,
                                "num_heads": 2, "intermediate_dim": 8},
+    "unet": {"input_shape": (16, 16, 3), "num_classes": 3, "filters": (4, 8)},
     "vae": {"input_shape": (6,), "latent_dim": 2, "hidden_units": (8,)},
 }
 
@@ -72,10 +75,13 @@ SERVED = {
     "bert": (served_bert, {"bert_encoder": (["tokens"], ["encoder_1"]), "bert_mlm": (["tokens"], ["mlm_logits"]),
                            "bert_classifier": (["tokens"], ["probabilities"])}),
     "cnn": (served_itself, {"cnn": (["pixels"], ["probabilities"])}),
+    "fcn": (served_itself, {"fcn": (["image"], ["probabilities"])}),
     "gpt": (served_itself, {"gpt": (["tokens"], ["logits"])}),
     "mlp": (served_itself, {"mlp": (["features"], ["probabilities"])}),
+    "resnet": (served_itself, {"resnet": (["pixels"], ["probabilities"])}),
     "seq2seq": (served_seq2seq, {"seq2seq": (["decoder_input", "source"], ["logits"])}),
     "transformer_classifier": (served_itself, {"transformer_classifier": (["tokens"], ["probabilities"])}),
+    "unet": (served_itself, {"unet": (["image"], ["probabilities"])}),
     "vae": (served_vae, {"vae": (["inputs"], ["log_var", "mean", "reconstruction"]),
                          "vae_decoder": (["latent"], ["reconstruction"])}),
 }

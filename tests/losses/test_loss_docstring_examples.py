@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["dice", "elbo", "focal", "gaussian_kl", "gradient_penalty", "masked_sparse_crossentropy", "wasserstein"]
+MODULES = ["crossentropy_dice", "dice", "elbo", "focal", "gaussian_kl", "gradient_penalty", "masked_sparse_crossentropy", "wasserstein"]
 
 
 @pytest.mark.parametrize("name", MODULES)

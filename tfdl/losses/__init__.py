@@ -1,12 +1,13 @@
 """tfdl.losses: custom losses that reduce and weight like Keras built-ins.
 
 Classes (`keras.losses.Loss`, usable in `compile(loss=...)`): the focal
-losses, `DiceLoss`, `MaskedSparseCategoricalCrossentropy`. Functions (for
+losses, `DiceLoss`, `CrossentropyDiceLoss`, `MaskedSparseCategoricalCrossentropy`. Functions (for
 custom `train_step`s whose terms do not fit `(y_true, y_pred)`): the VAE
 objective and the WGAN-GP losses, and `replica_mean`, the mean such a loss
 must return to train the same under tf.distribute. All are registered (package "tfdl").
 """
 
+from tfdl.losses.crossentropy_dice import CrossentropyDiceLoss
 from tfdl.losses.dice import DiceLoss
 from tfdl.losses.elbo import vae_loss
 from tfdl.losses.focal import BinaryFocalLoss, CategoricalFocalLoss, SparseCategoricalFocalLoss
@@ -19,6 +20,7 @@ from tfdl.losses.wasserstein import critic_loss, generator_loss
 __all__ = [
     "BinaryFocalLoss",
     "CategoricalFocalLoss",
+    "CrossentropyDiceLoss",
     "DiceLoss",
     "MaskedSparseCategoricalCrossentropy",
     "SparseCategoricalFocalLoss",
