@@ -71,6 +71,12 @@ _LAZY = {
     "load_tfds": "tfdl.pipelines.tfds_source",
     "class_weights": "tfdl.pipelines.imbalance",
     "resample": "tfdl.pipelines.imbalance",
+    "make_shapes": "tfdl.pipelines.synthetic_shapes",
+    "shapes_dataset": "tfdl.pipelines.synthetic_shapes",
+    "augment_example": "tfdl.pipelines.geometric_augmentation",
+    "augment_dataset": "tfdl.pipelines.geometric_augmentation",
+    "flip_example": "tfdl.pipelines.geometric_augmentation",
+    "crop_example": "tfdl.pipelines.geometric_augmentation",
 }
 
 __all__ = sorted(_LAZY)
