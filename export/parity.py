@@ -71,8 +71,8 @@ def _compare(target: str, reference: dict, candidate: dict, atol: float) -> Pari
     for name, expected in reference.items():
         got = np.asarray(candidate[name]).reshape(expected.shape)
         diffs.append(float(np.max(np.abs(got.astype(np.float64) - expected))))
-        if expected.ndim == 2 and expected.shape[1] > 1:
-            agreements.append(float(np.mean(got.argmax(1) == expected.argmax(1))))
+        if expected.ndim in (2, 4) and expected.shape[-1] > 1:  # per example, or per pixel
+            agreements.append(float(np.mean(got.argmax(-1) == expected.argmax(-1))))
     max_diff = max(diffs)
     agreement = min(agreements) if agreements else float("nan")
     return ParityResult(target, max_diff, agreement, max_diff <= atol)

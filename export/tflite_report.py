@@ -78,12 +78,13 @@ def tflite_mode_report(
     runner = LiteRTModel(export.path)
     got = np.asarray(runner(dict(inputs))[output_name], dtype=np.float64).reshape(keras_output.shape)
     diff = float(np.max(np.abs(got - keras_output)))
-    classes = keras_output.ndim == 2 and keras_output.shape[1] > 1
-    agreement = float(np.mean(got.argmax(1) == keras_output.argmax(1))) if classes else None
+    # Class scores on the last axis: per example, or per pixel for a segmentation map.
+    classes = keras_output.ndim in (2, 4) and keras_output.shape[-1] > 1
+    agreement = float(np.mean(got.argmax(-1) == keras_output.argmax(-1))) if classes else None
     accuracy = keras_accuracy = None
     if classes and labels is not None:
-        accuracy = float(np.mean(got.argmax(1) == labels))
-        keras_accuracy = float(np.mean(keras_output.argmax(1) == labels))
+        accuracy = float(np.mean(got.argmax(-1) == labels))
+        keras_accuracy = float(np.mean(keras_output.argmax(-1) == labels))
     if export.mode in ("float32", "float16"):
         passed = diff <= bound
     else:

@@ -25,6 +25,7 @@ _LAZY = {
     "TextDirectorySource": "tfdl.pipelines.config",
     "TFDSSource": "tfdl.pipelines.config",
     "TFRecordSource": "tfdl.pipelines.config",
+    "SyntheticShapesSource": "tfdl.pipelines.config",
     "DataReport": "tfdl.pipelines.data_report",
     "DataError": "tfdl.pipelines.errors",
     "make_dataset": "tfdl.pipelines.dataset",

@@ -149,11 +149,45 @@ class TFDSSource(StrictModel):
         return f"TFDS {self.name} in {self.data_dir}"
 
 
+class SyntheticShapesSource(StrictModel):
+    """Generated images of circles, squares and triangles (`pipelines/synthetic_shapes.py`); ships with tfdl.
+
+    Attributes:
+        task: what each example is labelled with: `classification` (the
+            class of the largest visible shape) or `segmentation` (a class
+            per pixel, 0 the background).
+        examples: how many images to generate (before the split).
+        image_size: side of the square RGB images.
+        min_objects, max_objects: shapes per image.
+        seed: the generator's seed; None uses the run's.
+        input_name: the model input's name, the key serving clients send.
+    """
+
+    type: Literal["synthetic_shapes"]
+    task: Literal["classification", "segmentation"] = "classification"
+    examples: int = Field(2000, ge=10)
+    image_size: int = Field(64, ge=16)
+    min_objects: int = Field(1, ge=1)
+    max_objects: int = Field(4, ge=1)
+    seed: int | None = None
+    input_name: str = "image"
+
+    @model_validator(mode="after")
+    def _objects_range(self) -> "SyntheticShapesSource":
+        if self.max_objects < self.min_objects:
+            raise ValueError(f"max_objects {self.max_objects} is below min_objects {self.min_objects}")
+        return self
+
+    def describe(self) -> str:
+        return f"{self.examples} synthetic {self.image_size}x{self.image_size} shape images ({self.task})"
+
+
 Source = Annotated[
-    Union[SklearnSource, CsvSource, TFRecordSource, ImageDirectorySource, TextDirectorySource, TFDSSource],
+    Union[SklearnSource, CsvSource, TFRecordSource, ImageDirectorySource, TextDirectorySource, TFDSSource,
+          SyntheticShapesSource],
     Field(discriminator="type"),
 ]
-IN_MEMORY_SOURCES = (SklearnSource, CsvSource, ImageDirectorySource, TextDirectorySource)
+IN_MEMORY_SOURCES = (SklearnSource, CsvSource, ImageDirectorySource, TextDirectorySource, SyntheticShapesSource)
 
 
 class SplitConfig(StrictModel):
@@ -302,8 +336,18 @@ class DataConfig(StrictModel):
     @model_validator(mode="after")
     def _fits_the_source(self) -> "DataConfig":
         kind = self.source.type
-        if self.augmentation is not None and kind not in ("image_directory", "tfds"):
+        if self.augmentation is not None and kind not in ("image_directory", "tfds", "synthetic_shapes"):
             raise ValueError(f"augmentation applies to images; a {kind} source has none")
+        masks = kind == "synthetic_shapes" and self.source.task == "segmentation"
+        if masks and self.augmentation is not None:
+            raise ValueError(
+                "augmentation: these transforms move the image but not its mask; leave augmentation out "
+                "for segmentation (mask-aware augmentation: tfdl.pipelines.augment_dataset)"
+            )
+        if masks and self.split.stratify:
+            raise ValueError("split.stratify needs one class per example; set it to false for segmentation")
+        if masks and (self.imbalance.class_weight != "none" or self.imbalance.resample != "none"):
+            raise ValueError("imbalance needs one class per example; leave it out for segmentation")
         if self.cache == "disk" and not self.cache_dir:
             raise ValueError("cache: disk needs cache_dir, the folder the cache files go to")
         return self

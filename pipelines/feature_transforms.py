@@ -68,6 +68,8 @@ def fit_feature_transforms(
         return _image_transforms(config, train, seed)
     if kind == "text_directory":
         return _text_transforms(config, train, batch_size)
+    if kind == "synthetic_shapes":  # images already in memory: transformed as a stream's are
+        return fit_stream_transforms(config, train.features, seed)
     return _numeric_transforms(config, data, train, report)
 
 

@@ -109,7 +109,7 @@ def build_pipeline(
     if isinstance(config.source, IN_MEMORY_SOURCES):
         from tfdl.pipelines.sources import load_examples
 
-        data = load_examples(config.source, on_bad_data=config.on_bad_data, report=report)
+        data = load_examples(config.source, on_bad_data=config.on_bad_data, report=report, seed=seed)
         return _in_memory_pipeline(config, data, seed, batch_size, report)
     from tfdl.pipelines.streams import streamed_pipeline
 

@@ -8,12 +8,12 @@ checks its data here, before any training, and names what is wrong.
 from __future__ import annotations
 
 from tfdl.pipelines.array_data import ArrayData
-from tfdl.pipelines.config import CsvSource, ImageDirectorySource, SklearnSource, TextDirectorySource
+from tfdl.pipelines.config import CsvSource, ImageDirectorySource, SklearnSource, SyntheticShapesSource, TextDirectorySource
 from tfdl.pipelines.data_report import DataReport
 
 
-def load_examples(source, *, on_bad_data: str = "error", report: DataReport | None = None) -> ArrayData:
-    """Load the examples of an in-memory source config, checked."""
+def load_examples(source, *, on_bad_data: str = "error", report: DataReport | None = None, seed: int = 0) -> ArrayData:
+    """Load the examples of an in-memory source config, checked (`seed`: generated sources without their own)."""
     report = report if report is not None else DataReport()
     if isinstance(source, SklearnSource):
         from tfdl.pipelines.sklearn_datasets import load_sklearn_dataset
@@ -47,4 +47,12 @@ def load_examples(source, *, on_bad_data: str = "error", report: DataReport | No
             source.path, encoding=source.encoding, input_name=source.input_name,
             on_bad_data=on_bad_data, report=report,
         )
+    if isinstance(source, SyntheticShapesSource):
+        from tfdl.pipelines.synthetic_shapes import CLASS_NAMES, make_shapes
+
+        shapes = make_shapes(source.examples, source.image_size, source.seed if source.seed is not None else seed,
+                             source.min_objects, source.max_objects)
+        if source.task == "segmentation":
+            return ArrayData(shapes["image"], shapes["semantic_mask"], ("background", *CLASS_NAMES), source.input_name)
+        return ArrayData(shapes["image"], shapes["largest_class"], CLASS_NAMES, source.input_name)
     raise TypeError(f"{type(source).__name__} is not an in-memory source")

@@ -24,10 +24,28 @@ import yaml
 from tfdl.config import RunConfig
 from tfdl.schema import ConfigError
 
-# Loss and metrics the trainer uses for each model task.
-TASK_TRAINING = {
-    "classification": ("sparse_categorical_crossentropy", ["accuracy"]),
-}
+# The model tasks `tfdl run` trains, evaluates and exports.
+RUN_TASKS = ("classification", "segmentation")
+
+
+def training_objective(task: str, num_classes: int) -> tuple[object, list]:
+    """The loss and metrics the trainer uses for a model task."""
+    if task == "segmentation":
+        import keras
+
+        from tfdl.losses import CrossentropyDiceLoss
+
+        return CrossentropyDiceLoss(), ["accuracy", keras.metrics.MeanIoU(num_classes, sparse_y_pred=False, name="mean_iou")]
+    return "sparse_categorical_crossentropy", ["accuracy"]
+
+
+def evaluate_predictions(task: str, labels, probabilities, class_names):
+    """The test-set metrics of a model task, from predicted probabilities."""
+    from tfdl.evaluation import classification_metrics, segmentation_metrics
+
+    if task == "segmentation":
+        return segmentation_metrics(labels, probabilities.argmax(axis=-1), len(class_names), class_names)
+    return classification_metrics(labels, probabilities.argmax(axis=-1), class_names)
 
 
 @dataclass
@@ -83,7 +101,7 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     """Run the whole job for `config`; see the module docstring for what it writes."""
     import keras
 
-    from tfdl.evaluation import RunSummary, classification_metrics, plot_confusion_matrix, plot_learning_curves, write_report
+    from tfdl.evaluation import RunSummary, plot_confusion_matrix, plot_learning_curves, plot_mask_overlays, write_report
     from tfdl.export.export_stage import export_stage
     from tfdl.models import model_config, model_entry
     from tfdl.pipelines import build_pipeline
@@ -94,10 +112,10 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     strategy = make_strategy(config.training.strategy, config.training.devices, config.training.tpu)
     chief = is_chief(strategy)
     entry = model_entry(config.model.name)
-    if entry.task not in TASK_TRAINING:
+    if entry.task not in RUN_TASKS:
         raise ConfigError(
             f"model.name: {config.model.name!r} is a {entry.task} model; `tfdl run` trains "
-            f"{', '.join(TASK_TRAINING)} models so far (train it through tfdl.models)"
+            f"{', '.join(RUN_TASKS)} models so far (train it through tfdl.models)"
         )
     run_dir = Path(output_dir) if output_dir else Path("runs") / config.name
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -116,7 +134,7 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
         log(f"      {line}")
 
     params = model_config(config.model.name, model_params_from_data(config, pipeline))
-    loss, metrics = TASK_TRAINING[entry.task]
+    loss, metrics = training_objective(entry.task, len(pipeline.class_names))
     log(f"[2/5] training {config.model.name} for up to {config.training.epochs} epochs")
     trained = train(
         lambda: entry.builder(params), pipeline.train, pipeline.validation, config.training,
@@ -141,10 +159,11 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     x_test, y_test = pipeline.test_inputs, pipeline.test_labels
     test_loss = float(model.evaluate(pipeline.test, verbose=0, return_dict=True)["loss"])
     probabilities = model.predict(pipeline.test, verbose=0)
-    evaluation = classification_metrics(y_test, probabilities.argmax(axis=1), pipeline.class_names)
+    evaluation = evaluate_predictions(entry.task, y_test, probabilities, pipeline.class_names)
 
     log("[4/5] exporting")
-    exported = export_stage(model, pipeline, config.export, run_dir / "export", log=log)
+    exported = export_stage(model, pipeline, config.export, run_dir / "export", log=log,
+                            classifier=entry.task == "classification")
     artifacts, parity, sample = exported.artifacts, exported.parity, exported.sample_request
     serving_model_dir, version = exported.serving_model_dir, exported.version
     for line in _describe_tflite(exported.tflite):
@@ -155,10 +174,14 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     log("[5/5] writing the report")
     plots = {
         "Learning curves": plot_learning_curves(trained.history, run_dir / "plots" / "learning_curves.png"),
-        "Confusion matrix (test)": plot_confusion_matrix(
+        "Confusion matrix (test)" + (", pixels" if entry.task == "segmentation" else ""): plot_confusion_matrix(
             evaluation.confusion, pipeline.class_names, run_dir / "plots" / "confusion_matrix.png"
         ),
     }
+    if entry.task == "segmentation":
+        plots["Predicted masks (test)"] = plot_mask_overlays(
+            x_test, y_test, probabilities.argmax(axis=-1), pipeline.class_names, run_dir / "plots" / "masks.png"
+        )
     commands = _serve_commands(serving_model_dir, config.export.model_name, sample)
     summary = RunSummary(
         name=config.name, model=config.model.name,
@@ -179,9 +202,11 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
         "seconds": time.perf_counter() - started,
     }
     (run_dir / "metrics.json").write_text(json.dumps(figures, indent=2))
-    log(
-        f"\ntest accuracy {evaluation.accuracy:.4f}, macro F1 {evaluation.macro_f1:.4f}; "
-        f"parity {'ok' if exported.passed else 'FAILED'}; {figures['seconds']:.0f} s in all"
+    headline = (
+        f"test mean IoU {evaluation.mean_iou:.4f}, pixel accuracy {evaluation.pixel_accuracy:.4f}"
+        if entry.task == "segmentation"
+        else f"test accuracy {evaluation.accuracy:.4f}, macro F1 {evaluation.macro_f1:.4f}"
     )
+    log(f"\n{headline}; parity {'ok' if exported.passed else 'FAILED'}; {figures['seconds']:.0f} s in all")
     log(f"report: {report}\n\nServe the model and ask it for a prediction:\n  " + "\n  ".join(commands))
     return RunResult(run_dir, figures, serving_model_dir, version, commands)

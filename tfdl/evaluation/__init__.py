@@ -3,7 +3,7 @@
 from tfdl.evaluation.classification import ClassificationMetrics, classification_metrics
 from tfdl.evaluation.coco_json import write_coco_detections, write_coco_ground_truth
 from tfdl.evaluation.detection_map import DetectionMetrics, detection_map
-from tfdl.evaluation.plots import plot_confusion_matrix, plot_learning_curves
+from tfdl.evaluation.plots import plot_confusion_matrix, plot_learning_curves, plot_mask_overlays
 from tfdl.evaluation.report import RunSummary, render_report, write_report
 from tfdl.evaluation.segmentation import SegmentationMetrics, segmentation_metrics
 
@@ -16,6 +16,7 @@ __all__ = [
     "detection_map",
     "plot_confusion_matrix",
     "plot_learning_curves",
+    "plot_mask_overlays",
     "render_report",
     "segmentation_metrics",
     "write_coco_detections",

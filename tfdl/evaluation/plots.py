@@ -92,3 +92,33 @@ def plot_image_grid(images: np.ndarray, path: Path, columns: int = 10, title: st
     if title:
         fig.suptitle(title)
     return _save(plt, fig, path)
+
+
+def plot_mask_overlays(images: np.ndarray, truth: np.ndarray, predicted: np.ndarray, class_names: Sequence[str],
+                       path: Path, count: int = 6) -> Path:
+    """The first `count` images with their true and predicted masks laid over them, one row each.
+
+    Class 0 (the background) is left clear; every other class gets its own colour.
+    """
+    plt = _pyplot()
+    count = min(count, len(images))
+    colours = plt.get_cmap("tab10")(np.arange(len(class_names)))[:, :3]
+    images = np.asarray(images, dtype=np.float64)
+    low, high = images.min(), images.max()
+    images = (images - low) / (high - low if high > low else 1.0)  # whatever the input scaling
+    fig, axes = plt.subplots(count, 3, figsize=(6.6, 2.2 * count), squeeze=False)
+    for row in range(count):
+        image = images[row] if images.shape[-1] == 3 else np.repeat(images[row][..., :1], 3, axis=-1)
+        for col, (title, mask) in enumerate((("image", None), ("true", truth[row]), ("predicted", predicted[row]))):
+            shown = image
+            if mask is not None:
+                tint = colours[np.asarray(mask)]
+                alpha = (np.asarray(mask) > 0)[..., None] * 0.6
+                shown = image * (1 - alpha) + tint * alpha
+            axes[row, col].imshow(shown)
+            axes[row, col].set_axis_off()
+            if row == 0:
+                axes[row, col].set_title(title)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[i]) for i in range(1, len(class_names))]
+    fig.legend(handles, list(class_names)[1:], loc="lower center", ncol=len(handles))
+    return _save(plt, fig, path)

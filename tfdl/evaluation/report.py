@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfdl.evaluation.classification import ClassificationMetrics
+from tfdl.evaluation.segmentation import SegmentationMetrics
 
 
 @dataclass
@@ -24,7 +25,7 @@ class RunSummary:
     best_epoch: int
     train_seconds: float
     test_loss: float
-    metrics: ClassificationMetrics
+    metrics: ClassificationMetrics | SegmentationMetrics
     plots: dict[str, Path]
     parity: dict
     artifacts: dict[str, Path]
@@ -71,8 +72,31 @@ def _tflite_section(rows: list[dict]) -> list[str]:
     return lines + ([""] + notes if notes else []) + [""]
 
 
-def render_report(summary: RunSummary, relative_to: Path) -> str:
+def _test_section(summary: RunSummary) -> list[str]:
     m = summary.metrics
+    lines = ["## Test set", ""]
+    if isinstance(m, SegmentationMetrics):
+        lines += _table(["mean IoU", "pixel accuracy", "loss", "pixels"],
+                        [[f"{m.mean_iou:.4f}", f"{m.pixel_accuracy:.4f}", f"{summary.test_loss:.4f}",
+                          int(m.confusion.sum())]])
+        lines += [""] + _table(["class", "IoU", "pixels"],
+                               [[name, _number(None if m.iou[i] != m.iou[i] else m.iou[i], ".3f"),
+                                 int(m.confusion[i].sum())] for i, name in enumerate(m.class_names)])
+        return lines + [""]
+    lines += _table(
+        ["accuracy", "macro precision", "macro recall", "macro F1", "loss", "examples"],
+        [[f"{m.accuracy:.4f}", f"{m.precision.mean():.4f}", f"{m.recall.mean():.4f}",
+          f"{m.macro_f1:.4f}", f"{summary.test_loss:.4f}", int(m.support.sum())]],
+    )
+    lines += [""] + _table(
+        ["class", "precision", "recall", "F1", "support"],
+        [[name, f"{m.precision[i]:.3f}", f"{m.recall[i]:.3f}", f"{m.f1[i]:.3f}", int(m.support[i])]
+         for i, name in enumerate(m.class_names)],
+    )
+    return lines + [""]
+
+
+def render_report(summary: RunSummary, relative_to: Path) -> str:
     lines = [
         f"# tfdl run `{summary.name}`",
         "",
@@ -81,20 +105,7 @@ def render_report(summary: RunSummary, relative_to: Path) -> str:
         "(its weights are the ones evaluated and exported).",
         "",
         *_data_section(summary),
-        "## Test set",
-        "",
-        *_table(
-            ["accuracy", "macro precision", "macro recall", "macro F1", "loss", "examples"],
-            [[f"{m.accuracy:.4f}", f"{m.precision.mean():.4f}", f"{m.recall.mean():.4f}",
-              f"{m.macro_f1:.4f}", f"{summary.test_loss:.4f}", int(m.support.sum())]],
-        ),
-        "",
-        *_table(
-            ["class", "precision", "recall", "F1", "support"],
-            [[name, f"{m.precision[i]:.3f}", f"{m.recall[i]:.3f}", f"{m.f1[i]:.3f}", int(m.support[i])]
-             for i, name in enumerate(m.class_names)],
-        ),
-        "",
+        *_test_section(summary),
     ]
     for title, path in summary.plots.items():
         lines += [f"## {title}", "", f"![{title}]({path.relative_to(relative_to).as_posix()})", ""]
