@@ -4,6 +4,9 @@
     load_csv, from_dataframe, from_arrays      tabular sources
     list_image_directory, load_text_directory  folders of images or texts, one sub-folder per class
     write_tfrecords, read_tfrecords, load_tfds file and TFDS sources
+    make_shapes, shapes_dataset                synthetic shapes with boxes and masks (ships with tfdl)
+    load_coco_detection, load_tfds_vision      COCO annotations; TFDS vision datasets per task
+    augment_dataset                            augmentation that keeps boxes and masks with the image
     fit_normalization, fit_imputer, fit_text_vectorizer, build_augmentation
     class_weights, resample, window_dataset, bucket_by_length, pad_sequences
 
@@ -78,6 +81,8 @@ _LAZY = {
     "augment_dataset": "tfdl.pipelines.geometric_augmentation",
     "flip_example": "tfdl.pipelines.geometric_augmentation",
     "crop_example": "tfdl.pipelines.geometric_augmentation",
+    "load_coco_detection": "tfdl.pipelines.coco_annotations",
+    "load_tfds_vision": "tfdl.pipelines.tfds_vision",
 }
 
 __all__ = sorted(_LAZY)
