@@ -14,6 +14,8 @@ Installed as `tfdl.pipelines`; it never imports `tfdl.serving`. Names load
 their module on first use, so the configs and errors import no TensorFlow.
 """
 
+from tfdl.lazy_names import lazy_getattr
+
 _LAZY = {
     "ArrayData": "tfdl.pipelines.array_data",
     "AugmentationConfig": "tfdl.pipelines.config",
@@ -88,9 +90,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'tfdl.pipelines' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(_LAZY[name]), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -4,6 +4,8 @@ Installed as `tfdl.serving`. Names load lazily so that a device with only
 LiteRT and numpy can import the edge runner without the server's packages.
 """
 
+from tfdl.lazy_names import lazy_getattr
+
 _LAZY = {
     "Client": "tfdl.serving.client",
     "ServingClientError": "tfdl.serving.client",
@@ -16,9 +18,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'tfdl.serving' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(_LAZY[name]), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)

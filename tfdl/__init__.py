@@ -5,6 +5,8 @@ can run on a device that has only LiteRT. The public names below load their
 module (and TensorFlow) on first use.
 """
 
+from tfdl.lazy_names import lazy_getattr
+
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -18,9 +20,4 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'tfdl' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(_LAZY[name]), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)

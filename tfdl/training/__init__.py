@@ -4,6 +4,8 @@ Names load on first use, so `from tfdl.training.errors import ...` (the CLI)
 and reading a config do not import TensorFlow.
 """
 
+from tfdl.lazy_names import lazy_getattr
+
 _LAZY = {
     "BackupConfig": "tfdl.training.config",
     "EarlyStoppingConfig": "tfdl.training.config",
@@ -23,9 +25,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'tfdl.training' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(_LAZY[name]), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)
