@@ -8,6 +8,9 @@ What is served for each model (the table `SERVED` below):
 - vae: the model (`inputs` -> reconstruction from the posterior mean, `mean`,
   `log_var`) and its decoder (`latent` -> reconstruction), which samples when
   fed draws from N(0, I).
+- one_stage_detector: the raw detector (`image` -> per-anchor `box_deltas`,
+  `class_logits`) and the detector with NMS inside (`image` -> `boxes`,
+  `scores`, `classes`, `num_detections`).
 """
 
 import json
@@ -24,7 +27,15 @@ from tfdl.export import export_saved_model
 from tfdl.export.functional_view import functional_view
 from tfdl.export.generation import export_generator, gpt_generate_signature, seq2seq_generate_signature
 from tfdl.export.saved_model import named_outputs
-from tfdl.models import available_models, build_bert_classifier, build_bert_mlm, build_model
+from tfdl.models import (
+    OneStageDetectorConfig,
+    available_models,
+    build_bert_classifier,
+    build_bert_mlm,
+    build_model,
+    detection_inference_model,
+    detector_anchors,
+)
 from tfdl.models.gpt import generate
 from tfdl.models.seq2seq import greedy_decode
 
@@ -36,9 +47,14 @@ TINY = {
     "gpt": {"vocabulary_size": 20, "max_length": 8, "embed_dim": 8, "num_heads": 2, "num_layers": 1,
             "intermediate_dim": 8, "dropout": 0.0},
     "mlp": {"input_shape": (5,), "num_classes": 3},
+    "one_stage_detector": {"input_shape": (16, 16, 3), "num_classes": 3, "backbone_filters": (4, 4, 4, 4),
+                           "feature_strides": (8, 16), "head_width": 4, "head_depth": 1,
+                           "anchor_scales": ((0.4,), (0.8,)), "aspect_ratios": (1.0,)},
     "resnet": {"input_shape": (8, 8, 1), "num_classes": 3, "stages": (1, 1), "base_filters": 4, "version": 2},
     "seq2seq": {"source_vocabulary_size": 12, "target_vocabulary_size": 12, "embed_dim": 8, "units": 16,
                 "max_output_length": 5, "end_token": 9},
+    "transfer": {"input_shape": (32, 32, 3), "num_classes": 3, "backbone": "mobilenet_v2", "alpha": 0.35,
+                 "weights": "none", "dense_units": 8},
     "transformer_classifier": {"vocabulary_size": 20, "max_length": 8, "num_classes": 3, "embed_dim": 8,
                                "num_heads": 2, "intermediate_dim": 8},
     "unet": {"input_shape": (16, 16, 3), "num_classes": 3, "filters": (4, 8)},
@@ -63,6 +79,13 @@ def served_seq2seq(model):
     return {"seq2seq": functional_view(model, [token_input("source"), token_input("decoder_input")], ["logits"])}
 
 
+def served_detector(model):
+    # Threshold 0: every anchor's scores reach the NMS, so the served detections are not all padding.
+    anchors = detector_anchors(OneStageDetectorConfig(**TINY["one_stage_detector"]))
+    return {"one_stage_detector": model,
+            "one_stage_detector_nms": detection_inference_model(model, anchors, max_detections=10, score_threshold=0.0)}
+
+
 def served_vae(model):
     latent = keras.Input((model.config.latent_dim,), name="latent")
     return {"vae": functional_view(model, [keras.Input(model.config.input_shape, name="inputs")]),
@@ -78,8 +101,12 @@ SERVED = {
     "fcn": (served_itself, {"fcn": (["image"], ["probabilities"])}),
     "gpt": (served_itself, {"gpt": (["tokens"], ["logits"])}),
     "mlp": (served_itself, {"mlp": (["features"], ["probabilities"])}),
+    "one_stage_detector": (served_detector, {
+        "one_stage_detector": (["image"], ["box_deltas", "class_logits"]),
+        "one_stage_detector_nms": (["image"], ["boxes", "classes", "num_detections", "scores"])}),
     "resnet": (served_itself, {"resnet": (["pixels"], ["probabilities"])}),
     "seq2seq": (served_seq2seq, {"seq2seq": (["decoder_input", "source"], ["logits"])}),
+    "transfer": (served_itself, {"transfer": (["image"], ["probabilities"])}),
     "transformer_classifier": (served_itself, {"transformer_classifier": (["tokens"], ["probabilities"])}),
     "unet": (served_itself, {"unet": (["image"], ["probabilities"])}),
     "vae": (served_vae, {"vae": (["inputs"], ["log_var", "mean", "reconstruction"]),

@@ -14,6 +14,7 @@ from tfdl.layers.luong_attention import LuongAttention
 from tfdl.layers.missing_value_imputation import MissingValueImputation
 from tfdl.layers.residual_block import ResidualBlock
 from tfdl.layers.sampling import Sampling
+from tfdl.layers.saved_model_backbone import SavedModelBackbone
 from tfdl.layers.scaled_dot_product_attention import ScaledDotProductAttention
 from tfdl.layers.sinusoidal_position_encoding import SinusoidalPositionEncoding
 from tfdl.layers.token_and_position_embedding import TokenAndPositionEmbedding
@@ -27,6 +28,7 @@ __all__ = [
     "MissingValueImputation",
     "ResidualBlock",
     "Sampling",
+    "SavedModelBackbone",
     "ScaledDotProductAttention",
     "SinusoidalPositionEncoding",
     "TokenAndPositionEmbedding",

@@ -1,13 +1,15 @@
 """tfdl.losses: custom losses that reduce and weight like Keras built-ins.
 
 Classes (`keras.losses.Loss`, usable in `compile(loss=...)`): the focal
-losses, `DiceLoss`, `CrossentropyDiceLoss`, `MaskedSparseCategoricalCrossentropy`. Functions (for
+losses, `DiceLoss`, `CrossentropyDiceLoss`, the detector's `AnchorFocalLoss` and
+`AnchorHuberLoss`, `MaskedSparseCategoricalCrossentropy`. Functions (for
 custom `train_step`s whose terms do not fit `(y_true, y_pred)`): the VAE
 objective and the WGAN-GP losses, and `replica_mean`, the mean such a loss
 must return to train the same under tf.distribute. All are registered (package "tfdl").
 """
 
 from tfdl.losses.crossentropy_dice import CrossentropyDiceLoss
+from tfdl.losses.detection_losses import AnchorFocalLoss, AnchorHuberLoss
 from tfdl.losses.dice import DiceLoss
 from tfdl.losses.elbo import vae_loss
 from tfdl.losses.focal import BinaryFocalLoss, CategoricalFocalLoss, SparseCategoricalFocalLoss
@@ -18,6 +20,8 @@ from tfdl.losses.replica_mean import replica_mean
 from tfdl.losses.wasserstein import critic_loss, generator_loss
 
 __all__ = [
+    "AnchorFocalLoss",
+    "AnchorHuberLoss",
     "BinaryFocalLoss",
     "CategoricalFocalLoss",
     "CrossentropyDiceLoss",

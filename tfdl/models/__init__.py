@@ -10,14 +10,26 @@
     build_model("vae", {...})                     variational autoencoder
     build_model("gpt", {...})                     decoder-only language model
     build_model("bert", {...})                    bidirectional encoder (+ MLM / classifier heads)
+    build_model("transfer", {...})                pretrained backbone (keras.applications, SavedModel, TF Hub) + new head
+    build_model("one_stage_detector", {...})      RetinaNet/SSD-style detector over anchors
 """
 
 # Importing a family registers its builder under its name.
-from tfdl.models import bert, cnn, fcn, gpt, mlp, resnet, seq2seq, transformer_classifier, unet, vae  # noqa: F401
+from tfdl.models import (  # noqa: F401
+    bert, cnn, fcn, gpt, mlp, one_stage_detector, resnet, seq2seq, transfer, transformer_classifier, unet, vae,
+)
 from tfdl.models.bert import BERTConfig, build_bert_classifier, build_bert_encoder, build_bert_mlm
 from tfdl.models.cnn import CNNConfig, build_cnn
+from tfdl.models.detection_serving import DetectionPostprocessing, detection_inference_model, predict_detections
+from tfdl.models.detection_targets import BACKGROUND, IGNORED, encode_targets
 from tfdl.models.fcn import FCNConfig, build_fcn
 from tfdl.models.mlp import MLPConfig, build_mlp
+from tfdl.models.one_stage_detector import (
+    OneStageDetectorConfig,
+    build_one_stage_detector,
+    detector_anchors,
+    kmeans_anchor_sizes,
+)
 from tfdl.models.resnet import ResNetConfig, build_resnet
 from tfdl.models.gpt import GPTConfig, Sampler, build_gpt, generate, perplexity
 from tfdl.models.registry import (
@@ -29,21 +41,28 @@ from tfdl.models.registry import (
     register_model,
 )
 from tfdl.models.seq2seq import Seq2Seq, Seq2SeqConfig, beam_search, build_seq2seq, greedy_decode
+from tfdl.models.transfer import CaffePreprocessing, TransferConfig, build_transfer
 from tfdl.models.transformer_classifier import TransformerClassifierConfig, build_transformer_classifier
 from tfdl.models.unet import UNetConfig, build_unet
 from tfdl.models.vae import VAE, VAEConfig, build_vae, plot_vae
 
 __all__ = [
+    "BACKGROUND",
     "BERTConfig",
     "CNNConfig",
+    "CaffePreprocessing",
+    "DetectionPostprocessing",
     "FCNConfig",
     "GPTConfig",
+    "IGNORED",
     "MLPConfig",
-    "ResNetConfig",
     "ModelEntry",
+    "OneStageDetectorConfig",
+    "ResNetConfig",
     "Sampler",
     "Seq2Seq",
     "Seq2SeqConfig",
+    "TransferConfig",
     "TransformerClassifierConfig",
     "UNetConfig",
     "VAE",
@@ -57,17 +76,24 @@ __all__ = [
     "build_fcn",
     "build_gpt",
     "build_mlp",
-    "build_resnet",
     "build_model",
+    "build_one_stage_detector",
+    "build_resnet",
     "build_seq2seq",
+    "build_transfer",
     "build_transformer_classifier",
     "build_unet",
     "build_vae",
+    "detection_inference_model",
+    "detector_anchors",
+    "encode_targets",
     "generate",
     "greedy_decode",
+    "kmeans_anchor_sizes",
     "model_config",
     "model_entry",
     "perplexity",
     "plot_vae",
+    "predict_detections",
     "register_model",
 ]
