@@ -52,3 +52,16 @@ def test_synthetic_shapes_feed_classification_and_segmentation():
 def test_segmentation_refuses_what_would_mislabel_its_masks(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config("shapes_unet", [override])
+
+
+def test_a_fine_tuning_run_trains_the_head_then_the_top_of_the_backbone(tmp_path):
+    config = load_config("shapes_transfer", [
+        "data.source.examples=90", "data.source.image_size=32", "model.params.weights=none",
+        "training.epochs=1", "training.fine_tuning={unfreeze_top: 2, epochs: 1}", "export.tflite=[]",
+    ])
+    notes = []
+    result = run(config, output_dir=tmp_path / "run", log=notes.append)
+    assert any("fine-tuning phase 1" in n for n in notes) and any("fine-tuning phase 2" in n for n in notes)
+    assert (tmp_path / "run" / "head" / "checkpoints" / "best.weights.h5").is_file()
+    assert (tmp_path / "run" / "fine_tune" / "checkpoints" / "best.weights.h5").is_file()
+    assert result.metrics["parity"]["passed"] and 0.0 <= result.metrics["test"]["accuracy"] <= 1.0

@@ -136,10 +136,19 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     params = model_config(config.model.name, model_params_from_data(config, pipeline))
     loss, metrics = training_objective(entry.task, len(pipeline.class_names))
     log(f"[2/5] training {config.model.name} for up to {config.training.epochs} epochs")
-    trained = train(
-        lambda: entry.builder(params), pipeline.train, pipeline.validation, config.training,
-        strategy, run_dir, loss=loss, metrics=metrics, class_weight=pipeline.class_weight, log=log,
-    )
+    def build():
+        return entry.builder(params)
+
+    if config.training.fine_tuning is None:
+        trained = train(build, pipeline.train, pipeline.validation, config.training, strategy, run_dir,
+                        loss=loss, metrics=metrics, class_weight=pipeline.class_weight, log=log)
+    else:
+        from tfdl.training.fine_tuning import fine_tune
+
+        tuned = fine_tune(build, pipeline.train, pipeline.validation, config.training, config.training.fine_tuning,
+                          strategy, run_dir, loss=loss, metrics=metrics, class_weight=pipeline.class_weight, log=log)
+        log(f"      head: best val_loss epoch {tuned.head.best_epoch}; fine-tuned {len(tuned.unfrozen)} layers")
+        trained = tuned.fine_tuned
     model = trained.model
     training_figures = {
         "strategy": describe_strategy(strategy),

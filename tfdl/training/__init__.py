@@ -18,7 +18,7 @@ _LAZY = {
     "describe_strategy": "tfdl.training.strategy",
     "is_chief": "tfdl.training.strategy",
     "make_strategy": "tfdl.training.strategy",
-    "FineTuningConfig": "tfdl.training.fine_tuning",
+    "FineTuningConfig": "tfdl.training.config",
     "FineTuningResult": "tfdl.training.fine_tuning",
     "fine_tune": "tfdl.training.fine_tuning",
     "TrainResult": "tfdl.training.trainer",

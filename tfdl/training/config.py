@@ -81,6 +81,22 @@ class BackupConfig(StrictModel):
     keep: int = Field(2, ge=1)
 
 
+class FineTuningConfig(StrictModel):
+    """The second phase of fine-tuning.
+
+    Attributes:
+        unfreeze_top: how many of the backbone's top layers to unfreeze,
+            counting layers that hold weights other than batch normalization
+            (those stay frozen); more than the backbone has unfreezes all.
+        learning_rate_factor: phase 2's learning rate is phase 1's times this.
+        epochs: the most epochs of phase 2 (phase 1's come from the training config).
+    """
+
+    unfreeze_top: int = Field(ge=1)
+    learning_rate_factor: float = Field(0.1, gt=0.0, le=1.0)
+    epochs: int = Field(ge=1)
+
+
 class TrainingConfig(StrictModel):
     """Training.
 
@@ -110,6 +126,9 @@ class TrainingConfig(StrictModel):
         deterministic: deterministic TensorFlow ops, so a run (and a resumed
             run) gives the same weights every time; slower on GPU.
         backup: see `BackupConfig`; null turns backups off.
+        fine_tuning: see `FineTuningConfig`: train the head with the model's
+            `backbone` layer frozen, then fine-tune its top layers (models
+            with a pretrained backbone, such as `transfer`); null trains once.
         verbose: progress output: `auto` is a progress bar on a terminal and
             one line per epoch otherwise; 0 is silent.
     """
@@ -126,4 +145,5 @@ class TrainingConfig(StrictModel):
     jit_compile: bool | Literal["auto"] = "auto"
     deterministic: bool = False
     backup: BackupConfig | None = BackupConfig()
+    fine_tuning: FineTuningConfig | None = None
     verbose: Literal["auto", 0, 1, 2] = "auto"

@@ -15,28 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from pydantic import Field
-
-from tfdl.schema import StrictModel
-from tfdl.training.config import TrainingConfig
+from tfdl.training.config import FineTuningConfig, TrainingConfig
 
 BATCH_NORM_STATISTICS = ("moving_mean", "moving_variance")
-
-
-class FineTuningConfig(StrictModel):
-    """The second phase of fine-tuning.
-
-    Attributes:
-        unfreeze_top: how many of the backbone's top layers to unfreeze,
-            counting layers that hold weights other than batch normalization
-            (those stay frozen); more than the backbone has unfreezes all.
-        learning_rate_factor: phase 2's learning rate is phase 1's times this.
-        epochs: the most epochs of phase 2 (phase 1's come from the training config).
-    """
-
-    unfreeze_top: int = Field(ge=1)
-    learning_rate_factor: float = Field(0.1, gt=0.0, le=1.0)
-    epochs: int = Field(ge=1)
 
 
 @dataclass
