@@ -31,7 +31,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, request_response
 
 from tfdl.serving.errors import InvalidArgument, PayloadTooLarge, ServingError
 from tfdl.serving.example_codec import (
@@ -204,10 +204,14 @@ def create_app(
         metrics=metrics, model_names=store.model_names, auth_token=auth_token, timeout_s=timeout_s,
         cors_origins=cors_origins, access_log=access_log,
     )
-    return Starlette(
+    app = Starlette(
         routes=[Route("/{path:path}", dispatch, methods=_METHODS)], middleware=middleware,
         lifespan=_warm_worker_threads,
     )
+    # The route's pattern does not match a path holding a newline (`%0A`);
+    # such requests must still get the API's JSON error, not Starlette's text.
+    app.router.default = request_response(dispatch)
+    return app
 
 
 @contextlib.asynccontextmanager

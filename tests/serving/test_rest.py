@@ -74,6 +74,8 @@ def test_predict_row_and_columnar_equal_the_keras_model(digits_server, rows_and_
         ("GET", "/v1/models", None, 400, "Missing model name"),
         ("PUT", "/v1/models/digits", None, 400, "Malformed request: PUT /v1/models/digits"),
         ("GET", "/elsewhere", None, 404, "Not Found"),
+        ("POST", "/v1/%0A0", None, 400, "Malformed request"),  # a newline no route pattern matches
+        ("GET", "/%0A", None, 404, "Not Found"),
         ("POST", "/v1/models/digits:classify", {"examples": []}, 400, "'examples' value is an empty array"),
         ("POST", "/v1/models/digits:predict", {"instances": [[1.0] * 64] * 400}, 413, "exceeds the limit"),
     ],
