@@ -182,12 +182,41 @@ class SyntheticShapesSource(StrictModel):
         return f"{self.examples} synthetic {self.image_size}x{self.image_size} shape images ({self.task})"
 
 
+class GeneratedSource(StrictModel):
+    """A dataset tfdl generates by name (`pipelines/generated.py`): XOR, the adding problem, a noisy sine...
+
+    Attributes:
+        name: a registered generator (`tfdl.pipelines.generated.available_generators()`).
+        examples: how many examples to generate (before the split).
+        seed: the generator's seed; None uses the run's.
+        params: the generator's own parameters, checked against it.
+    """
+
+    type: Literal["generated"]
+    name: str
+    examples: int = Field(1000, ge=10)
+    seed: int | None = None
+    params: dict = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_generator(self) -> "GeneratedSource":
+        from tfdl.pipelines.generated import check_generator_params
+
+        check_generator_params(self.name, self.params)
+        return self
+
+    def describe(self) -> str:
+        return f"{self.examples} generated examples of {self.name!r}"
+
+
 Source = Annotated[
     Union[SklearnSource, CsvSource, TFRecordSource, ImageDirectorySource, TextDirectorySource, TFDSSource,
-          SyntheticShapesSource],
+          SyntheticShapesSource, GeneratedSource],
     Field(discriminator="type"),
 ]
-IN_MEMORY_SOURCES = (SklearnSource, CsvSource, ImageDirectorySource, TextDirectorySource, SyntheticShapesSource)
+IN_MEMORY_SOURCES = (
+    SklearnSource, CsvSource, ImageDirectorySource, TextDirectorySource, SyntheticShapesSource, GeneratedSource,
+)
 
 
 class SplitConfig(StrictModel):

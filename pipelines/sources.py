@@ -8,7 +8,9 @@ checks its data here, before any training, and names what is wrong.
 from __future__ import annotations
 
 from tfdl.pipelines.array_data import ArrayData
-from tfdl.pipelines.config import CsvSource, ImageDirectorySource, SklearnSource, SyntheticShapesSource, TextDirectorySource
+from tfdl.pipelines.config import (
+    CsvSource, GeneratedSource, ImageDirectorySource, SklearnSource, SyntheticShapesSource, TextDirectorySource,
+)
 from tfdl.pipelines.data_report import DataReport
 
 
@@ -55,4 +57,8 @@ def load_examples(source, *, on_bad_data: str = "error", report: DataReport | No
         if source.task == "segmentation":
             return ArrayData(shapes["image"], shapes["semantic_mask"], ("background", *CLASS_NAMES), source.input_name)
         return ArrayData(shapes["image"], shapes["largest_class"], CLASS_NAMES, source.input_name)
+    if isinstance(source, GeneratedSource):
+        from tfdl.pipelines.generated import generate
+
+        return generate(source.name, source.examples, source.seed if source.seed is not None else seed, source.params)
     raise TypeError(f"{type(source).__name__} is not an in-memory source")

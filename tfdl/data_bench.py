@@ -92,14 +92,15 @@ def bench_data(config, *, min_seconds: float = 2.0, steps: int = 200) -> DataBen
 
     from tfdl.models import model_config, model_entry
     from tfdl.pipelines import build_pipeline
-    from tfdl.run import model_params_from_data, training_objective
+    from tfdl.run import model_params_from_data
+    from tfdl.tasks import run_task
     from tfdl.training.optimizers import make_optimizer
 
     keras.utils.set_random_seed(config.seed)
     pipeline = build_pipeline(config.data, config.seed)
     feed = feed_throughput(pipeline.train, min_seconds=min_seconds)
     entry = model_entry(config.model.name)
-    loss, metrics = training_objective(entry.task, len(pipeline.class_names))
+    loss, metrics = run_task(entry.task).objective(pipeline)
     model = entry.builder(model_config(config.model.name, model_params_from_data(config, pipeline)))
     model.compile(
         optimizer=make_optimizer(config.training.optimizer),

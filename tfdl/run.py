@@ -22,31 +22,6 @@ from typing import Callable
 import yaml
 
 from tfdl.config import RunConfig
-from tfdl.schema import ConfigError
-
-# The model tasks `tfdl run` trains, evaluates and exports.
-RUN_TASKS = ("classification", "segmentation")
-
-
-def training_objective(task: str, num_classes: int) -> tuple[object, list]:
-    """The loss and metrics the trainer uses for a model task."""
-    if task == "segmentation":
-        import keras
-
-        from tfdl.losses import CrossentropyDiceLoss
-
-        return CrossentropyDiceLoss(), ["accuracy", keras.metrics.MeanIoU(num_classes, sparse_y_pred=False, name="mean_iou")]
-    return "sparse_categorical_crossentropy", ["accuracy"]
-
-
-def evaluate_predictions(task: str, labels, probabilities, class_names):
-    """The test-set metrics of a model task, from predicted probabilities."""
-    from tfdl.evaluation import classification_metrics, segmentation_metrics
-
-    if task == "segmentation":
-        return segmentation_metrics(labels, probabilities.argmax(axis=-1), len(class_names), class_names)
-    return classification_metrics(labels, probabilities.argmax(axis=-1), class_names)
-
 
 @dataclass
 class RunResult:
@@ -101,10 +76,9 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     """Run the whole job for `config`; see the module docstring for what it writes."""
     import keras
 
-    from tfdl.evaluation import RunSummary, plot_confusion_matrix, plot_learning_curves, plot_mask_overlays, write_report
-    from tfdl.export.export_stage import export_stage
+    from tfdl.evaluation import RunSummary, plot_learning_curves, write_report
     from tfdl.models import model_config, model_entry
-    from tfdl.pipelines import build_pipeline
+    from tfdl.tasks import run_task
     from tfdl.training import describe_strategy, is_chief, make_strategy, train
 
     started = time.perf_counter()
@@ -112,11 +86,7 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     strategy = make_strategy(config.training.strategy, config.training.devices, config.training.tpu)
     chief = is_chief(strategy)
     entry = model_entry(config.model.name)
-    if entry.task not in RUN_TASKS:
-        raise ConfigError(
-            f"model.name: {config.model.name!r} is a {entry.task} model; `tfdl run` trains "
-            f"{', '.join(RUN_TASKS)} models so far (train it through tfdl.models)"
-        )
+    task = run_task(entry.task)
     run_dir = Path(output_dir) if output_dir else Path("runs") / config.name
     run_dir.mkdir(parents=True, exist_ok=True)
     if chief:
@@ -124,7 +94,7 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     keras.utils.set_random_seed(config.seed)
     replicas = strategy.num_replicas_in_sync
     log(f"[1/5] data: {config.data.source.describe()}, strategy {describe_strategy(strategy)}")
-    pipeline = build_pipeline(config.data, config.seed, global_batch_size=config.data.batch_size * replicas)
+    pipeline = task.build_data(config, config.seed, config.data.batch_size * replicas)
     sizes = pipeline.sizes
     log(
         f"      {sizes['train']} train / {sizes['validation']} validation / {sizes['test']} test examples, "
@@ -134,19 +104,20 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
         log(f"      {line}")
 
     params = model_config(config.model.name, model_params_from_data(config, pipeline))
-    loss, metrics = training_objective(entry.task, len(pipeline.class_names))
+    loss, metrics = task.objective(pipeline)
     log(f"[2/5] training {config.model.name} for up to {config.training.epochs} epochs")
     def build():
         return entry.builder(params)
 
+    common = dict(loss=loss, metrics=metrics, class_weight=pipeline.class_weight, log=log)
     if config.training.fine_tuning is None:
-        trained = train(build, pipeline.train, pipeline.validation, config.training, strategy, run_dir,
-                        loss=loss, metrics=metrics, class_weight=pipeline.class_weight, log=log)
+        trained = train(build, pipeline.train, pipeline.validation, config.training, strategy, run_dir, **common,
+                        epoch_end=task.epoch_end(pipeline, run_dir) if chief else None)
     else:
         from tfdl.training.fine_tuning import fine_tune
 
         tuned = fine_tune(build, pipeline.train, pipeline.validation, config.training, config.training.fine_tuning,
-                          strategy, run_dir, loss=loss, metrics=metrics, class_weight=pipeline.class_weight, log=log)
+                          strategy, run_dir, **common)
         log(f"      head: best val_loss epoch {tuned.head.best_epoch}; fine-tuned {len(tuned.unfrozen)} layers")
         trained = tuned.fine_tuned
     model = trained.model
@@ -165,16 +136,12 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
         return RunResult(run_dir, {"training": training_figures}, None, 0, [])
 
     log("[3/5] evaluating on the test split")
-    x_test, y_test = pipeline.test_inputs, pipeline.test_labels
-    test_loss = float(model.evaluate(pipeline.test, verbose=0, return_dict=True)["loss"])
-    probabilities = model.predict(pipeline.test, verbose=0)
-    evaluation = evaluate_predictions(entry.task, y_test, probabilities, pipeline.class_names)
+    test_loss = float(model.evaluate(pipeline.test, verbose=0, return_dict=True)["loss"]) if loss else None
+    evaluation = task.evaluate(model, pipeline, run_dir)
 
     log("[4/5] exporting")
-    exported = export_stage(model, pipeline, config.export, run_dir / "export", log=log,
-                            classifier=entry.task == "classification")
-    artifacts, parity, sample = exported.artifacts, exported.parity, exported.sample_request
-    serving_model_dir, version = exported.serving_model_dir, exported.version
+    exported = task.export(model, pipeline, config.export, run_dir / "export", log)
+    serving_model_dir, version, sample = exported.serving_model_dir, exported.version, exported.sample_request
     for line in _describe_tflite(exported.tflite):
         log(f"      {line}")
     if not exported.passed:
@@ -183,20 +150,15 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     log("[5/5] writing the report")
     plots = {
         "Learning curves": plot_learning_curves(trained.history, run_dir / "plots" / "learning_curves.png"),
-        "Confusion matrix (test)" + (", pixels" if entry.task == "segmentation" else ""): plot_confusion_matrix(
-            evaluation.confusion, pipeline.class_names, run_dir / "plots" / "confusion_matrix.png"
-        ),
+        **evaluation.plots,
     }
-    if entry.task == "segmentation":
-        plots["Predicted masks (test)"] = plot_mask_overlays(
-            x_test, y_test, probabilities.argmax(axis=-1), pipeline.class_names, run_dir / "plots" / "masks.png"
-        )
     commands = _serve_commands(serving_model_dir, config.export.model_name, sample)
+    artifacts = {**exported.artifacts, **evaluation.extra_files}
     summary = RunSummary(
         name=config.name, model=config.model.name,
         strategy=f"{describe_strategy(strategy)}, {trained.precision}" + (", XLA" if trained.jit_compile else ""),
         epochs_run=trained.epochs_run, best_epoch=trained.best_epoch, train_seconds=trained.seconds,
-        test_loss=test_loss, metrics=evaluation, plots=plots, parity=parity.to_dict(),
+        test_loss=test_loss, test_section=evaluation.section, plots=plots, parity=exported.parity.to_dict(),
         tflite=[r.to_dict() for r in exported.tflite],
         artifacts=artifacts, serve_commands=commands,
         data_sizes=pipeline.sizes, data_report=pipeline.report.lines(),
@@ -204,18 +166,13 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     report = write_report(summary, run_dir / "report.md")
     figures = {
         "data": {"sizes": pipeline.sizes, "report": pipeline.report.to_dict()},
-        "test": {"loss": test_loss, **evaluation.to_dict()},
+        "test": {"loss": test_loss, **evaluation.figures},
         "training": training_figures,
-        "parity": {**parity.to_dict(), "passed": exported.passed},
+        "parity": {**exported.parity.to_dict(), "passed": exported.passed},
         "export": {"model_name": config.export.model_name, **exported.to_dict()},
         "seconds": time.perf_counter() - started,
     }
     (run_dir / "metrics.json").write_text(json.dumps(figures, indent=2))
-    headline = (
-        f"test mean IoU {evaluation.mean_iou:.4f}, pixel accuracy {evaluation.pixel_accuracy:.4f}"
-        if entry.task == "segmentation"
-        else f"test accuracy {evaluation.accuracy:.4f}, macro F1 {evaluation.macro_f1:.4f}"
-    )
-    log(f"\n{headline}; parity {'ok' if exported.passed else 'FAILED'}; {figures['seconds']:.0f} s in all")
+    log(f"\n{evaluation.headline}; parity {'ok' if exported.passed else 'FAILED'}; {figures['seconds']:.0f} s in all")
     log(f"report: {report}\n\nServe the model and ask it for a prediction:\n  " + "\n  ".join(commands))
     return RunResult(run_dir, figures, serving_model_dir, version, commands)

@@ -76,6 +76,70 @@ def test_the_returned_model_holds_the_best_epoch_not_the_last(tmp_path):
     assert result.model.evaluate(validation, verbose=0, return_dict=True)["loss"] == pytest.approx(losses[0], rel=1e-5)
 
 
+def test_keep_last_returns_the_last_epoch_and_the_hook_sees_every_epoch(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(256, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32")
+    train_data = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    validation = tf.data.Dataset.from_tensor_slices((x, 1 - y)).batch(32)  # as above: epoch 1 is the "best"
+
+    def build():
+        inputs = keras.Input((4,), name="features")
+        return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+
+    seen = []
+    config = TrainingConfig(epochs=4, early_stopping=None, keep="last", verbose=0,
+                            optimizer=OptimizerConfig(learning_rate=0.05))
+    result = train(build, train_data, validation, config, make_strategy("default"), tmp_path,
+                   loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                   epoch_end=lambda epoch, model: seen.append((epoch, model.get_weights()[0].copy())))
+    assert [epoch for epoch, _ in seen] == [1, 2, 3, 4]
+    assert not np.allclose(seen[0][1], seen[-1][1])
+    np.testing.assert_array_equal(result.model.get_weights()[0], seen[-1][1])  # the last epoch, not the best
+    losses = result.history["val_loss"]
+    assert result.model.evaluate(validation, verbose=0, return_dict=True)["loss"] == pytest.approx(losses[-1], rel=1e-5)
+
+
+def test_a_model_without_a_loss_to_rank_epochs_by_is_told_what_to_set(tmp_path):
+    import keras
+
+    from tfdl.schema import ConfigError
+
+    class TwoLosses(keras.Model):  # reports its own losses, none named "loss" (as a GAN does)
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(1)
+            self.tracker = keras.metrics.Mean(name="d_loss")
+
+        def call(self, x):
+            return self.dense(x)
+
+        def train_step(self, data):
+            x, _ = data
+            self.tracker.update_state(keras.ops.mean(self(x) ** 2))
+            return {"d_loss": self.tracker.result()}
+
+        def test_step(self, data):
+            return self.train_step(data)
+
+        @property
+        def metrics(self):
+            return [self.tracker]
+
+    x = np.ones((8, 2), "float32")
+    data = tf.data.Dataset.from_tensor_slices((x, x[:, 0])).batch(4)
+    with pytest.raises(ConfigError, match="training.keep: last"):
+        train(TwoLosses, data, data, TrainingConfig(epochs=1, verbose=0, backup=None), make_strategy("default"),
+              tmp_path, loss=None, metrics=[])
+    result = train(TwoLosses, data, data, TrainingConfig(epochs=2, verbose=0, backup=None, keep="last",
+                                                         early_stopping=None),
+                   make_strategy("default"), tmp_path / "ok", loss=None, metrics=[])
+    assert len(result.history["d_loss"]) == 2 and result.epochs_run == 2
+
+
 def test_optimizer_takes_a_schedule_from_the_config():
     from tfdl.schedules import CosineDecayWithWarmup
 

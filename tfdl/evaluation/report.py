@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfdl.evaluation.classification import ClassificationMetrics
-from tfdl.evaluation.segmentation import SegmentationMetrics
+from tfdl.evaluation.tables import markdown_table as _table
 
 
 @dataclass
@@ -24,8 +23,8 @@ class RunSummary:
     epochs_run: int
     best_epoch: int
     train_seconds: float
-    test_loss: float
-    metrics: ClassificationMetrics | SegmentationMetrics
+    test_loss: float | None
+    test_section: list[str]  # the task's tables (tfdl.tasks.TaskEvaluation.section)
     plots: dict[str, Path]
     parity: dict
     artifacts: dict[str, Path]
@@ -33,12 +32,6 @@ class RunSummary:
     tflite: list[dict] = field(default_factory=list)
     data_sizes: dict[str, int] = field(default_factory=dict)
     data_report: list[str] = field(default_factory=list)
-
-
-def _table(header: list[str], rows: list[list]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return lines
 
 
 def _data_section(summary: RunSummary) -> list[str]:
@@ -73,27 +66,8 @@ def _tflite_section(rows: list[dict]) -> list[str]:
 
 
 def _test_section(summary: RunSummary) -> list[str]:
-    m = summary.metrics
-    lines = ["## Test set", ""]
-    if isinstance(m, SegmentationMetrics):
-        lines += _table(["mean IoU", "pixel accuracy", "loss", "pixels"],
-                        [[f"{m.mean_iou:.4f}", f"{m.pixel_accuracy:.4f}", f"{summary.test_loss:.4f}",
-                          int(m.confusion.sum())]])
-        lines += [""] + _table(["class", "IoU", "pixels"],
-                               [[name, _number(None if m.iou[i] != m.iou[i] else m.iou[i], ".3f"),
-                                 int(m.confusion[i].sum())] for i, name in enumerate(m.class_names)])
-        return lines + [""]
-    lines += _table(
-        ["accuracy", "macro precision", "macro recall", "macro F1", "loss", "examples"],
-        [[f"{m.accuracy:.4f}", f"{m.precision.mean():.4f}", f"{m.recall.mean():.4f}",
-          f"{m.macro_f1:.4f}", f"{summary.test_loss:.4f}", int(m.support.sum())]],
-    )
-    lines += [""] + _table(
-        ["class", "precision", "recall", "F1", "support"],
-        [[name, f"{m.precision[i]:.3f}", f"{m.recall[i]:.3f}", f"{m.f1[i]:.3f}", int(m.support[i])]
-         for i, name in enumerate(m.class_names)],
-    )
-    return lines + [""]
+    loss = [] if summary.test_loss is None else [f"Loss {summary.test_loss:.4f}.", ""]
+    return ["## Test set", "", *loss, *summary.test_section, ""]
 
 
 def render_report(summary: RunSummary, relative_to: Path) -> str:
@@ -109,14 +83,15 @@ def render_report(summary: RunSummary, relative_to: Path) -> str:
     ]
     for title, path in summary.plots.items():
         lines += [f"## {title}", "", f"![{title}]({path.relative_to(relative_to).as_posix()})", ""]
-    lines += ["## Export parity with Keras", ""]
     targets = summary.parity.get("targets", {})
-    lines += _table(
-        ["artifact", "max abs diff", "argmax agreement", f"within {summary.parity.get('atol')}"],
-        [[t, f"{r['max_abs_diff']:.2e}", f"{r['argmax_agreement']:.4f}", "yes" if r["passed"] else "NO"]
-         for t, r in targets.items()],
-    )
-    lines += ["", f"On the {summary.parity.get('examples')} raw test examples.", ""]
+    if targets:
+        lines += ["## Export parity with Keras", ""]
+        lines += _table(
+            ["artifact", "max abs diff", "argmax agreement", f"within {summary.parity.get('atol')}"],
+            [[t, f"{r['max_abs_diff']:.2e}", _number(r.get("argmax_agreement"), ".4f"), "yes" if r["passed"] else "NO"]
+             for t, r in targets.items()],
+        )
+        lines += ["", f"On the {summary.parity.get('examples')} raw test examples.", ""]
     lines += _tflite_section(summary.tflite)
     lines += ["## Artifacts", ""]
     lines += _table(

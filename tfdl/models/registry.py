@@ -15,10 +15,11 @@ from pydantic import ValidationError
 from tfdl.schema import ConfigError, StrictModel, describe_validation_error
 
 # What a model is trained to do; it picks the loss, the metrics and the
-# evaluation. `tfdl run` drives the tasks in `tfdl.run` (classification so
-# far); the others are trained through their models' own APIs.
+# evaluation. `tfdl run` drives the tasks in `tfdl.tasks.TASKS`; the others
+# are trained through their models' own APIs.
 Task = Literal[
-    "classification", "segmentation", "detection", "seq2seq", "vae", "language_model", "masked_language_model"
+    "classification", "segmentation", "detection", "seq2seq", "vae", "language_model", "masked_language_model",
+    "gan", "regression", "autoencoder", "embedding",
 ]
 
 

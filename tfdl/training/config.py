@@ -131,6 +131,9 @@ class TrainingConfig(StrictModel):
             with a pretrained backbone, such as `transfer`); null trains once.
         verbose: progress output: `auto` is a progress bar on a terminal and
             one line per epoch otherwise; 0 is silent.
+        keep: which weights the trained model ends with: `best` (the epoch
+            with the best early-stopping monitor, `val_loss` by default) or
+            `last` (for models such as GANs, whose losses do not rank epochs).
     """
 
     strategy: Literal["auto", "default", "one_device", "mirrored", "multi_worker", "tpu"] = "auto"
@@ -147,3 +150,4 @@ class TrainingConfig(StrictModel):
     backup: BackupConfig | None = BackupConfig()
     fine_tuning: FineTuningConfig | None = None
     verbose: Literal["auto", 0, 1, 2] = "auto"
+    keep: Literal["best", "last"] = "best"

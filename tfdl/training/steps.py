@@ -80,10 +80,15 @@ class StepFunctions:
         first_bad = tf.constant(-1, tf.int32)
         for i in tf.range(steps):
             logs = self._strategy.run(self._train_step, args=(self._per_replica(next(iterator)),))
-            # Each replica's running loss: no collective needed, and a NaN on
-            # any replica poisons the shared weights of every one.
-            local = tf.stack([tf.cast(v, tf.float32) for v in self._strategy.experimental_local_results(logs["loss"])])
-            bad = tf.logical_not(tf.reduce_all(tf.math.is_finite(local)))
+            # Each replica's running figures (every loss a model reports: a GAN
+            # has two): no collective needed, and a NaN on any replica poisons
+            # the shared weights of every one.
+            finite = [
+                tf.reduce_all(tf.math.is_finite(tf.cast(v, tf.float32)))
+                for value in tf.nest.flatten(logs)
+                for v in self._strategy.experimental_local_results(value)
+            ]
+            bad = tf.logical_not(tf.reduce_all(tf.stack(finite)))
             first_bad = tf.where(tf.logical_and(bad, first_bad < 0), i, first_bad)
         return self._model.get_metrics_result(), first_bad
 

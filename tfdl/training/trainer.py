@@ -20,6 +20,7 @@ from typing import Callable
 
 import tensorflow as tf
 
+from tfdl.schema import ConfigError
 from tfdl.training.backup import Backup
 from tfdl.training.config import TrainingConfig
 from tfdl.training.errors import TrainingDiverged
@@ -126,6 +127,7 @@ def train(
     metrics: list | None,
     class_weight: dict[int, float] | None = None,
     log: Callable[[str], None] = print,
+    epoch_end: Callable[[int, object], None] | None = None,
 ) -> TrainResult:
     """Build the model in the strategy's scope, compile it and train it.
 
@@ -140,6 +142,8 @@ def train(
             task; `loss` may be None for a model whose `train_step` computes it.
         class_weight: per-class loss weights (the pipeline's, for imbalanced data).
         log: where notes (resuming, warnings) go.
+        epoch_end: called as `epoch_end(epoch, model)` after each epoch's
+            validation (epoch counts from 1), e.g. to draw samples.
 
     Returns:
         The model with its best epoch's weights, and the run's record.
@@ -261,13 +265,21 @@ def train(
         for key, value in logs.items():
             history.setdefault(key, []).append(value)
         score = logs.get(monitor, logs.get("loss"))
-        if stopping.improved(score, epoch + 1):
+        if score is None and (config.keep == "best" or config.early_stopping):
+            raise ConfigError(
+                f"training: the model reports {', '.join(sorted(logs))}, but neither {monitor!r} nor 'loss' "
+                "to rank epochs by; set training.early_stopping.monitor to one of them, or "
+                "training.keep: last with training.early_stopping: null"
+            )
+        if score is not None and stopping.improved(score, epoch + 1):
             best_weights = model.get_weights()  # every worker keeps it: they must end alike
             if chief:
                 model.save_weights(checkpoints["best"])
         learning_rate = float(tf.convert_to_tensor(model.optimizer.learning_rate))
         records.end_epoch(epoch, config.epochs, logs, learning_rate, time.perf_counter() - epoch_start)
         epoch += 1
+        if epoch_end is not None:
+            epoch_end(epoch, model)
         if backup and save_after_validation:
             save()
         if backup and epoch < config.epochs:
@@ -277,8 +289,10 @@ def train(
         model.save_weights(checkpoints["last"])
     if backup:
         backup.close(delete=True)
+    if config.keep == "last":
+        best_weights = model.get_weights()
     # Whether or not training stopped early, what comes out is the best epoch.
-    if best_weights is None and checkpoints["best"].exists():  # the best epoch came before a resume
+    elif best_weights is None and checkpoints["best"].exists():  # the best epoch came before a resume
         model.load_weights(checkpoints["best"])
         best_weights = model.get_weights()
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
@@ -292,7 +306,7 @@ def train(
     return TrainResult(
         model=model,
         history=history,
-        epochs_run=len(history.get("loss", [])),
+        epochs_run=len(next(iter(history.values()), [])),
         best_epoch=stopping.best_epoch,
         seconds=seconds,
         checkpoints=checkpoints,
