@@ -18,6 +18,7 @@ TASKS = {
     "gan": "tfdl.tasks.gan:GANTask",
     "regression": "tfdl.tasks.regression:RegressionTask",
     "autoencoder": "tfdl.tasks.autoencoder:AutoencoderTask",
+    "embedding": "tfdl.tasks.embedding:EmbeddingTask",
 }
 
 
