@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfdl.evaluation import detection_map, write_coco_detections, write_coco_ground_truth
+from tfdl.evaluation import detection_map, pycocotools_maps, write_coco_detections, write_coco_ground_truth
 from tfdl.export import export_saved_model
 from tfdl.losses import AnchorFocalLoss, AnchorHuberLoss
 from tfdl.models import (
@@ -97,27 +97,6 @@ def served_latency_ms(saved_model_dir: Path, image: np.ndarray, calls: int) -> t
         out["num_detections"].numpy()
         times.append(time.perf_counter() - started)
     return 1000 * float(np.median(times)), {k: v.numpy() for k, v in out.items()}
-
-
-def pycocotools_maps(ground_truth_json: Path, detections_json: Path) -> tuple[float, float] | None:
-    """(mAP@0.5, mAP@[.5:.95]) as pycocotools computes them from the files; None if it is not installed."""
-    try:
-        from pycocotools.coco import COCO
-        from pycocotools.cocoeval import COCOeval
-    except ImportError:
-        return None
-    import contextlib
-    import io
-
-    if not json.loads(detections_json.read_text()):
-        return 0.0, 0.0  # loadRes cannot read an empty results file; with no detections every AP is 0
-    with contextlib.redirect_stdout(io.StringIO()):  # COCOeval prints its progress and tables
-        truth = COCO(str(ground_truth_json))
-        evaluation = COCOeval(truth, truth.loadRes(str(detections_json)), "bbox")
-        evaluation.evaluate()
-        evaluation.accumulate()
-        evaluation.summarize()
-    return float(evaluation.stats[1]), float(evaluation.stats[0])
 
 
 def main() -> None:

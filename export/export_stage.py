@@ -42,6 +42,7 @@ class ExportResult:
     saved_model_dir: Path | None = None
     sample_request: Path | None = None
     notes: list[str] = field(default_factory=list)
+    figures: dict = field(default_factory=dict)  # measured by the export (e.g. served latency)
 
     @property
     def passed(self) -> bool:
@@ -54,6 +55,7 @@ class ExportResult:
             "parity": self.parity.to_dict(),
             "tflite": [r.to_dict() for r in self.tflite],
             "notes": self.notes,
+            "figures": self.figures,
             "passed": self.passed,
         }
 

@@ -154,8 +154,10 @@ class SyntheticShapesSource(StrictModel):
 
     Attributes:
         task: what each example is labelled with: `classification` (the
-            class of the largest visible shape) or `segmentation` (a class
-            per pixel, 0 the background).
+            class of the largest visible shape), `segmentation` (a class
+            per pixel, 0 the background) or `detection` (a box and a class
+            per shape; `tfdl run` trains detectors on it, see
+            `tfdl.tasks.detection`).
         examples: how many images to generate (before the split).
         image_size: side of the square RGB images.
         min_objects, max_objects: shapes per image.
@@ -164,7 +166,7 @@ class SyntheticShapesSource(StrictModel):
     """
 
     type: Literal["synthetic_shapes"]
-    task: Literal["classification", "segmentation"] = "classification"
+    task: Literal["classification", "segmentation", "detection"] = "classification"
     examples: int = Field(2000, ge=10)
     image_size: int = Field(64, ge=16)
     min_objects: int = Field(1, ge=1)
@@ -367,16 +369,16 @@ class DataConfig(StrictModel):
         kind = self.source.type
         if self.augmentation is not None and kind not in ("image_directory", "tfds", "synthetic_shapes"):
             raise ValueError(f"augmentation applies to images; a {kind} source has none")
-        masks = kind == "synthetic_shapes" and self.source.task == "segmentation"
-        if masks and self.augmentation is not None:
+        dense = self.source.task if kind == "synthetic_shapes" and self.source.task != "classification" else None
+        if dense and self.augmentation is not None:
             raise ValueError(
-                "augmentation: these transforms move the image but not its mask; leave augmentation out "
-                "for segmentation (mask-aware augmentation: tfdl.pipelines.augment_dataset)"
+                f"augmentation: these transforms move the image but not its {'mask' if dense == 'segmentation' else 'boxes'}; "
+                f"leave augmentation out for {dense} (geometry-aware augmentation: tfdl.pipelines.augment_dataset)"
             )
-        if masks and self.split.stratify:
-            raise ValueError("split.stratify needs one class per example; set it to false for segmentation")
-        if masks and (self.imbalance.class_weight != "none" or self.imbalance.resample != "none"):
-            raise ValueError("imbalance needs one class per example; leave it out for segmentation")
+        if dense and self.split.stratify:
+            raise ValueError(f"split.stratify needs one class per example; set it to false for {dense}")
+        if dense and (self.imbalance.class_weight != "none" or self.imbalance.resample != "none"):
+            raise ValueError(f"imbalance needs one class per example; leave it out for {dense}")
         if self.cache == "disk" and not self.cache_dir:
             raise ValueError("cache: disk needs cache_dir, the folder the cache files go to")
         return self

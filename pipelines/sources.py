@@ -12,6 +12,7 @@ from tfdl.pipelines.config import (
     CsvSource, GeneratedSource, ImageDirectorySource, SklearnSource, SyntheticShapesSource, TextDirectorySource,
 )
 from tfdl.pipelines.data_report import DataReport
+from tfdl.pipelines.errors import DataError
 
 
 def load_examples(source, *, on_bad_data: str = "error", report: DataReport | None = None, seed: int = 0) -> ArrayData:
@@ -54,6 +55,11 @@ def load_examples(source, *, on_bad_data: str = "error", report: DataReport | No
 
         shapes = make_shapes(source.examples, source.image_size, source.seed if source.seed is not None else seed,
                              source.min_objects, source.max_objects)
+        if source.task == "detection":
+            raise DataError(
+                "data.source.task: detection examples hold boxes, not one label; train a detection model "
+                "(e.g. model.name: one_stage_detector), whose run builds them (tfdl.tasks.detection)"
+            )
         if source.task == "segmentation":
             return ArrayData(shapes["image"], shapes["semantic_mask"], ("background", *CLASS_NAMES), source.input_name)
         return ArrayData(shapes["image"], shapes["largest_class"], CLASS_NAMES, source.input_name)

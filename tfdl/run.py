@@ -161,7 +161,7 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
         test_loss=test_loss, test_section=evaluation.section, plots=plots, parity=exported.parity.to_dict(),
         tflite=[r.to_dict() for r in exported.tflite],
         artifacts=artifacts, serve_commands=commands,
-        data_sizes=pipeline.sizes, data_report=pipeline.report.lines(),
+        data_sizes=pipeline.sizes, data_report=pipeline.report.lines(), export_notes=exported.notes,
     )
     report = write_report(summary, run_dir / "report.md")
     figures = {

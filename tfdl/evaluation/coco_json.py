@@ -174,3 +174,29 @@ def write_coco_detections(
                 result["segmentation"] = mask_to_rle(image.masks[k])
             results.append(result)
     return _write_json(path, results)
+
+
+def pycocotools_maps(ground_truth_json: str | Path, detections_json: str | Path,
+                     kind: str = "bbox") -> tuple[float, float] | None:
+    """(mAP@0.5, mAP@[.5:.95]) as pycocotools computes them from the two files; None when it is not installed.
+
+    A cross-check of `tfdl.evaluation.detection_map` by the reference
+    implementation (`kind`: "bbox" or "segm").
+    """
+    try:
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+    except ImportError:
+        return None
+    import contextlib
+    import io
+
+    if not json.loads(Path(detections_json).read_text()):
+        return 0.0, 0.0  # loadRes cannot read an empty results file; with no detections every AP is 0
+    with contextlib.redirect_stdout(io.StringIO()):  # COCOeval prints its progress and tables
+        truth = COCO(str(ground_truth_json))
+        evaluation = COCOeval(truth, truth.loadRes(str(detections_json)), kind)
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    return float(evaluation.stats[1]), float(evaluation.stats[0])

@@ -122,3 +122,39 @@ def plot_mask_overlays(images: np.ndarray, truth: np.ndarray, predicted: np.ndar
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[i]) for i in range(1, len(class_names))]
     fig.legend(handles, list(class_names)[1:], loc="lower center", ncol=len(handles))
     return _save(plt, fig, path)
+
+
+def plot_detections(images: np.ndarray, truth: Sequence[dict], found: Sequence[dict], class_names: Sequence[str],
+                    path: Path, count: int = 6, min_score: float = 0.3) -> Path:
+    """The first `count` images with their true boxes (dashed) and detections scoring `min_score` or more.
+
+    `truth` and `found` hold one dict per image with normalized
+    `[ymin, xmin, ymax, xmax]` `boxes` and `classes` (and `scores` for `found`).
+    """
+    plt = _pyplot()
+    count = min(count, len(images))
+    colours = plt.get_cmap("tab10")(np.arange(len(class_names)))[:, :3]
+    images = np.asarray(images, dtype=np.float64)
+    low, high = images.min(), images.max()
+    images = (images - low) / (high - low if high > low else 1.0)
+    fig, axes = plt.subplots(1, count, figsize=(2.4 * count, 2.7), squeeze=False)
+    for i in range(count):
+        ax = axes[0, i]
+        height, width = images[i].shape[:2]
+        ax.imshow(images[i] if images.shape[-1] == 3 else images[i][..., 0], cmap=None if images.shape[-1] == 3 else "gray")
+        for boxes, classes, scores, style in (
+            (truth[i]["boxes"], truth[i]["classes"], None, "--"),
+            (found[i]["boxes"], found[i]["classes"], found[i]["scores"], "-"),
+        ):
+            for j, (box, cls) in enumerate(zip(np.asarray(boxes), np.asarray(classes))):
+                if scores is not None and scores[j] < min_score:
+                    continue
+                y0, x0, y1, x1 = box * [height, width, height, width]
+                ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, linestyle=style,
+                                           edgecolor=colours[int(cls)], linewidth=1.5))
+                if scores is not None:
+                    ax.text(x0, y0 - 1, f"{class_names[int(cls)]} {scores[j]:.2f}", color=colours[int(cls)],
+                            fontsize=6, va="bottom")
+        ax.set_axis_off()
+    fig.suptitle("dashed: truth; solid: detections", fontsize=8)
+    return _save(plt, fig, path)

@@ -32,6 +32,7 @@ class RunSummary:
     tflite: list[dict] = field(default_factory=list)
     data_sizes: dict[str, int] = field(default_factory=dict)
     data_report: list[str] = field(default_factory=list)
+    export_notes: list[str] = field(default_factory=list)
 
 
 def _data_section(summary: RunSummary) -> list[str]:
@@ -93,6 +94,8 @@ def render_report(summary: RunSummary, relative_to: Path) -> str:
         )
         lines += ["", f"On the {summary.parity.get('examples')} raw test examples.", ""]
     lines += _tflite_section(summary.tflite)
+    if summary.export_notes:
+        lines += ["## Export notes", "", *[f"- {note}" for note in summary.export_notes], ""]
     lines += ["## Artifacts", ""]
     lines += _table(
         ["artifact", "path"],

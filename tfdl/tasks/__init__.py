@@ -15,6 +15,7 @@ from tfdl.tasks.base import RunTask, TaskEvaluation
 TASKS = {
     "classification": "tfdl.tasks.classification:ClassificationTask",
     "segmentation": "tfdl.tasks.segmentation:SegmentationTask",
+    "detection": "tfdl.tasks.detection:DetectionTask",
     "gan": "tfdl.tasks.gan:GANTask",
     "regression": "tfdl.tasks.regression:RegressionTask",
     "autoencoder": "tfdl.tasks.autoencoder:AutoencoderTask",

@@ -1,0 +1,226 @@
+"""The object detection task of `tfdl run`: boxes and classes per image, scored by COCO mAP.
+
+The data are the synthetic shapes that ship with tfdl (`data.source: {type:
+synthetic_shapes, task: detection}`), split by image. Unless the config
+gives `model.params.anchor_sizes`, the detector's anchor shapes come from
+k-means over the training boxes (three per pyramid level), the choice that
+measured best on these shapes (BENCHMARKS.md). Training targets (matched
+anchors, encoded offsets) are computed once and cached.
+
+The evaluation writes the COCO JSON files of the test split beside
+`metrics.json` (`coco_ground_truth.json`, `coco_detections.json`), so any
+COCO tool can score them, and cross-checks tfdl's mAP with pycocotools
+when it is installed. The export is the detector with decoding and
+non-maximum suppression inside (`detection_inference_model`): raw pixels
+in, `boxes`, `scores`, `classes`, `num_detections` out; the report gives
+its served latency per image.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tfdl.evaluation.tables import markdown_table
+from tfdl.pipelines.data_report import DataReport
+from tfdl.schema import ConfigError
+from tfdl.tasks.base import RunTask, TaskEvaluation
+
+ANCHORS_PER_LEVEL = 3
+LATENCY_CALLS = 50
+
+
+@dataclass
+class DetectionData:
+    """What the detection run's stages share: feeds of encoded targets, and the test split as served."""
+
+    train: object
+    validation: object
+    test: object
+    anchors: np.ndarray
+    test_inputs: np.ndarray
+    test_truth: list[dict]
+    class_names: tuple[str, ...]
+    input_name: str
+    input_shape: tuple[int, ...]
+    sizes: dict[str, int]
+    model_params: dict = field(default_factory=dict)
+    report: DataReport = field(default_factory=DataReport)
+    class_weight: None = None
+    input_dtype: str = "float32"
+
+
+def _truth(data: dict, indices: np.ndarray) -> list[dict]:
+    size = data["image"].shape[1:3]
+    return [
+        {"boxes": data["boxes"][i][data["classes"][i] >= 0], "classes": data["classes"][i][data["classes"][i] >= 0],
+         "image_size": size}
+        for i in indices
+    ]
+
+
+class DetectionTask(RunTask):
+    name = "detection"
+
+    def build_data(self, config, seed: int, global_batch_size: int) -> DetectionData:
+        import tensorflow as tf
+
+        from tfdl.models import detector_anchors, encode_targets, kmeans_anchor_sizes, model_config
+        from tfdl.pipelines.config import SyntheticShapesSource
+        from tfdl.pipelines.splits import split_indices
+        from tfdl.pipelines.synthetic_shapes import CLASS_NAMES, make_shapes
+
+        source = config.data.source
+        if not (isinstance(source, SyntheticShapesSource) and source.task == "detection"):
+            raise ConfigError(
+                f"data.source: a detection run reads synthetic shapes with boxes "
+                f"({{type: synthetic_shapes, task: detection}}); got {source.describe()}"
+            )
+        data = make_shapes(source.examples, source.image_size, source.seed if source.seed is not None else seed,
+                           source.min_objects, source.max_objects)
+        split = split_indices(data["largest_class"], config.data.split.validation, config.data.split.test, seed,
+                              stratify=False)
+        params = {"input_shape": data["image"].shape[1:], "num_classes": len(CLASS_NAMES),
+                  "input_name": source.input_name, **config.model.params}
+        from_data = {}
+        if params.get("anchor_sizes") is None:
+            levels = len(model_config(config.model.name, params).feature_strides)
+            from_data["anchor_sizes"] = kmeans_anchor_sizes(data["boxes"][split.train], num_levels=levels,
+                                                            per_level=ANCHORS_PER_LEVEL, seed=seed)
+            params["anchor_sizes"] = from_data["anchor_sizes"]
+        anchors = detector_anchors(model_config(config.model.name, params))
+        encode = encode_targets(anchors)
+
+        def feed(indices: np.ndarray, shuffle: bool):
+            examples = tf.data.Dataset.from_tensor_slices(
+                (data["image"][indices], {"boxes": data["boxes"][indices], "classes": data["classes"][indices]})
+            )
+            # Matching is the same every epoch: computed once, cached.
+            examples = examples.map(encode, num_parallel_calls=tf.data.AUTOTUNE).cache()
+            if shuffle:
+                examples = examples.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
+            return examples.batch(global_batch_size).prefetch(tf.data.AUTOTUNE)
+
+        return DetectionData(
+            train=feed(split.train, shuffle=True),
+            validation=feed(split.validation, shuffle=False),
+            test=feed(split.test, shuffle=False),
+            anchors=np.asarray(anchors),
+            test_inputs=data["image"][split.test],
+            test_truth=_truth(data, split.test),
+            class_names=CLASS_NAMES,
+            input_name=source.input_name,
+            input_shape=tuple(data["image"].shape[1:]),
+            sizes={"train": len(split.train), "validation": len(split.validation), "test": len(split.test)},
+            model_params=from_data,
+        )
+
+    def objective(self, pipeline):
+        from tfdl.losses import AnchorFocalLoss, AnchorHuberLoss
+
+        return {"box_deltas": AnchorHuberLoss(), "class_logits": AnchorFocalLoss()}, []
+
+    def evaluate(self, model, pipeline: DetectionData, run_dir: Path) -> TaskEvaluation:
+        from tfdl.evaluation import (
+            detection_map,
+            plot_detections,
+            pycocotools_maps,
+            write_coco_detections,
+            write_coco_ground_truth,
+        )
+        from tfdl.models import predict_detections
+
+        found = predict_detections(model, pipeline.anchors, pipeline.test_inputs)
+        m = detection_map(pipeline.test_truth, found, class_names=pipeline.class_names)
+        truth_json = write_coco_ground_truth(run_dir / "coco_ground_truth.json", pipeline.test_truth,
+                                             pipeline.class_names)
+        found_json = write_coco_detections(run_dir / "coco_detections.json", found,
+                                           [t["image_size"] for t in pipeline.test_truth])
+        coco = pycocotools_maps(truth_json, found_json)
+        figures = {**m.to_dict(), "pycocotools": None if coco is None else {"map_50": coco[0], "map_50_95": coco[1]}}
+        ap50 = m.ap_at(0.5)
+        section = markdown_table(
+            ["mAP@0.5", "mAP@[.5:.95]", "pycocotools mAP@0.5", "images", "objects"],
+            [[f"{m.map_50:.4f}", f"{m.map_50_95:.4f}", "not installed" if coco is None else f"{coco[0]:.4f}",
+              len(pipeline.test_truth), int(m.num_ground_truth.sum())]],
+        )
+        section += [""] + markdown_table(
+            ["class", "AP@0.5", "objects"],
+            [[name, "-" if ap50[i] != ap50[i] else f"{ap50[i]:.3f}", int(m.num_ground_truth[i])]
+             for i, name in enumerate(pipeline.class_names)],
+        )
+        section += ["", "COCO JSON files of the test split: `coco_ground_truth.json`, `coco_detections.json`."]
+        plot = plot_detections(pipeline.test_inputs, pipeline.test_truth, found, pipeline.class_names,
+                               run_dir / "plots" / "detections.png")
+        return TaskEvaluation(
+            figures=figures,
+            headline=f"test mAP@0.5 {m.map_50:.4f}, mAP@[.5:.95] {m.map_50_95:.4f}",
+            section=section,
+            plots={"Detections (test)": plot},
+            extra_files={"COCO ground truth (test)": truth_json, "COCO detections (test)": found_json},
+        )
+
+    def export(self, model, pipeline: DetectionData, config, export_dir: Path, log):
+        from tfdl.export.export_stage import ExportResult
+        from tfdl.export.model_server_config import ModelEntry, write_model_server_config
+        from tfdl.export.parity import check_parity
+        from tfdl.export.serving_layout import next_version, version_dir
+        from tfdl.export.serving_model import export_serving_model
+        from tfdl.models import detection_inference_model
+
+        export_dir.mkdir(parents=True, exist_ok=True)
+        served = detection_inference_model(model, pipeline.anchors)
+        serving_model_dir = export_dir / "serving" / config.model_name
+        version = config.version or next_version(serving_model_dir)
+        inputs = {pipeline.input_name: pipeline.test_inputs}
+        warmup = {pipeline.input_name: pipeline.test_inputs[: config.warmup_requests]} if config.warmup_requests else None
+        saved = export_serving_model(served, version_dir(serving_model_dir, version), warmup=warmup,
+                                     warmup_records=max(config.warmup_requests, 1), model_name=config.model_name)
+        artifacts = {
+            "SavedModel (TF Serving layout)": saved,
+            "TF Serving models.config": write_model_server_config(
+                export_dir / "serving" / "models.config",
+                [ModelEntry(name=config.model_name, base_path=str(serving_model_dir.resolve()))],
+            ),
+        }
+        if config.keras:
+            artifacts["Keras"] = export_dir / "model.keras"
+            served.save(artifacts["Keras"])
+        parity = check_parity(served, inputs, saved, atol=config.parity_atol)
+        latency = served_latency_ms(saved, pipeline.input_name, pipeline.test_inputs[0])
+        log(f"      served p50 {latency:.2f} ms per image (SavedModel with NMS, batch 1)")
+        labels = export_dir / "labels.txt"
+        labels.write_text("".join(f"{name}\n" for name in pipeline.class_names), encoding="utf-8")
+        sample = export_dir / "sample_request.json"
+        sample.write_text(json.dumps({"instances": pipeline.test_inputs[: config.sample_size].tolist()}))
+        artifacts.update({"labels": labels, "sample request": sample})
+        return ExportResult(
+            artifacts, parity, version=version, serving_model_dir=serving_model_dir, saved_model_dir=saved,
+            sample_request=sample,
+            notes=[f"served p50 latency {latency:.2f} ms per image (SavedModel with NMS, batch 1, "
+                   f"{LATENCY_CALLS} calls)",
+                   "TFLite: not exported (combined NMS has no TFLite builtin; "
+                   "detection_inference_model(..., nms='per_class') converts)"],
+            figures={"served_p50_ms_per_image": latency},
+        )
+
+
+def served_latency_ms(saved_model_dir: Path, input_name: str, image: np.ndarray, calls: int = LATENCY_CALLS) -> float:
+    """Median milliseconds of one `serving_default` call on one image, after a warm-up."""
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(saved_model_dir)).signatures["serving_default"]
+    batch = {input_name: tf.constant(image[None])}
+    for _ in range(5):  # the first calls trace and allocate
+        serve(**batch)
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        out = serve(**batch)
+        out["num_detections"].numpy()
+        times.append(time.perf_counter() - started)
+    return 1000 * float(np.median(times))
