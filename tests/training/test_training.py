@@ -52,7 +52,9 @@ def test_train_writes_checkpoints_logs_and_restores_the_best_epoch(tmp_path):
     assert (tmp_path / "history.csv").read_text().count("\n") == 7
 
 
-def test_the_returned_model_holds_the_best_epoch_not_the_last(tmp_path):
+def _learning_makes_validation_worse():
+    """Data whose validation labels are the opposite of training's: the better the model learns,
+    the worse validation gets, so the first epoch is the best one; and a model builder."""
     import keras
 
     keras.utils.set_random_seed(1)
@@ -60,14 +62,17 @@ def test_the_returned_model_holds_the_best_epoch_not_the_last(tmp_path):
     x = rng.normal(size=(256, 4)).astype("float32")
     y = (x[:, 0] > 0).astype("int32")
     train_data = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
-    # Validation labels are the opposite: the better the model learns, the
-    # worse validation gets, so the first epoch is the best one.
     validation = tf.data.Dataset.from_tensor_slices((x, 1 - y)).batch(32)
 
     def build():
         inputs = keras.Input((4,), name="features")
         return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
 
+    return train_data, validation, build
+
+
+def test_the_returned_model_holds_the_best_epoch_not_the_last(tmp_path):
+    train_data, validation, build = _learning_makes_validation_worse()
     config = TrainingConfig(epochs=5, early_stopping=None, verbose=0, optimizer=OptimizerConfig(learning_rate=0.05))
     result = train(build, train_data, validation, config, make_strategy("default"), tmp_path,
                    loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -77,19 +82,7 @@ def test_the_returned_model_holds_the_best_epoch_not_the_last(tmp_path):
 
 
 def test_keep_last_returns_the_last_epoch_and_the_hook_sees_every_epoch(tmp_path):
-    import keras
-
-    keras.utils.set_random_seed(1)
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(256, 4)).astype("float32")
-    y = (x[:, 0] > 0).astype("int32")
-    train_data = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
-    validation = tf.data.Dataset.from_tensor_slices((x, 1 - y)).batch(32)  # as above: epoch 1 is the "best"
-
-    def build():
-        inputs = keras.Input((4,), name="features")
-        return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
-
+    train_data, validation, build = _learning_makes_validation_worse()
     seen = []
     config = TrainingConfig(epochs=4, early_stopping=None, keep="last", verbose=0,
                             optimizer=OptimizerConfig(learning_rate=0.05))
