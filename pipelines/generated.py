@@ -26,7 +26,9 @@ _GENERATORS: dict[str, Generator] = {}
 
 # Modules holding generators, imported when a name is first looked up, so a
 # config can name a generator without importing its module first.
-GENERATOR_MODULES: tuple[str, ...] = ()
+GENERATOR_MODULES: tuple[str, ...] = (
+    "tfdl.pipelines.planted_corpus", "tfdl.pipelines.python_help_sentences",
+)
 
 
 def register_generator(name: str) -> Callable[[Generator], Generator]:

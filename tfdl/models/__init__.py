@@ -12,11 +12,14 @@
     build_model("bert", {...})                    bidirectional encoder (+ MLM / classifier heads)
     build_model("transfer", {...})                pretrained backbone (keras.applications, SavedModel, TF Hub) + new head
     build_model("one_stage_detector", {...})      RetinaNet/SSD-style detector over anchors
+    build_model("word2vec", {...})                skip-gram / CBOW with negative sampling
+    build_model("glove", {...})                   GloVe on a co-occurrence matrix
 """
 
 # Importing a family registers its builder under its name.
 from tfdl.models import (  # noqa: F401
-    bert, cnn, fcn, gpt, mlp, one_stage_detector, resnet, seq2seq, transfer, transformer_classifier, unet, vae,
+    bert, cnn, fcn, glove, gpt, mlp, one_stage_detector, resnet, seq2seq, transfer, transformer_classifier, unet, vae,
+    word2vec,
 )
 from tfdl.models.bert import BERTConfig, build_bert_classifier, build_bert_encoder, build_bert_mlm
 from tfdl.models.cnn import CNNConfig, build_cnn

@@ -1,0 +1,125 @@
+"""Issue 10's word2vec bars: planted groups recovered, speed against gensim, every embedding config's `tfdl run` time.
+
+1. word2vec (skip-gram, negative sampling) on the planted corpus: the share
+   of group words whose 5 nearest neighbours are all in their group (bar >= 0.9).
+2. Training speed in corpus words per second (words of the corpus x epochs /
+   training seconds), tfdl and gensim back to back in this one process on the
+   same corpus and settings, so both see the same load on a shared machine.
+3. Each embedding config run as a user runs it (`tfdl run CONFIG` in a fresh
+   process), its wall time against the 10-minute bar.
+
+    python benchmarks/word2vec.py [--sentences 20000] [--epochs 5] [--skip-runs] [--output FILE]
+
+gensim is a benchmark-only dependency (`pip install gensim`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+CONFIGS = ("planted_word2vec", "planted_glove", "python_help_word2vec")
+BAR_SCORE, BAR_MINUTES = 0.9, 10
+
+
+def _tfdl(corpus, settings: dict, epochs: int, batch_size: int) -> dict:
+    import keras
+
+    from tfdl.evaluation.embeddings import WordVectors, group_neighbour_score
+    from tfdl.models.word2vec import Word2VecConfig, build_word2vec
+    from tfdl.pipelines.skipgram import count_examples, word2vec_dataset
+    from tfdl.pipelines.word_vocabulary import build_word_vocabulary, encode_corpus
+
+    keras.utils.set_random_seed(0)
+    vocabulary = build_word_vocabulary(corpus.sentences, settings["min_count"])
+    ids, sentence = encode_corpus(corpus.sentences, vocabulary)
+    feed = dict(window=settings["window"], negatives=settings["negatives"], sample=settings["sample"],
+                batch_size=batch_size)
+    pairs = count_examples(word2vec_dataset(ids, sentence, vocabulary.counts, training=False, **feed))
+    data = word2vec_dataset(ids, sentence, vocabulary.counts, steps=-(-pairs // batch_size), **feed)
+    model = build_word2vec(Word2VecConfig(vocabulary_size=len(vocabulary), embedding_dim=settings["dim"],
+                                          window=settings["window"], negatives=settings["negatives"]))
+    model.compile(optimizer=keras.optimizers.Adam(0.01), steps_per_execution=32)
+    model.fit(data.take(2), epochs=1, verbose=0)  # tracing, outside the timing as for gensim's set-up
+    started = time.perf_counter()
+    model.fit(data, epochs=epochs, verbose=0)
+    seconds = time.perf_counter() - started
+    score = group_neighbour_score(WordVectors(vocabulary.words, model.vectors()), corpus.word_groups, 5)
+    return {"seconds": seconds, "score": score}
+
+
+def _gensim(corpus, settings: dict, epochs: int, workers: int) -> dict:
+    from gensim.models import Word2Vec
+
+    from tfdl.evaluation.embeddings import WordVectors, group_neighbour_score
+
+    model = Word2Vec(vector_size=settings["dim"], window=settings["window"], negative=settings["negatives"],
+                     sample=settings["sample"], min_count=settings["min_count"], sg=1, workers=workers, seed=0)
+    model.build_vocab(corpus.sentences)
+    started = time.perf_counter()
+    model.train(corpus.sentences, total_examples=len(corpus.sentences), epochs=epochs)
+    seconds = time.perf_counter() - started
+    words = tuple(model.wv.index_to_key)
+    score = group_neighbour_score(WordVectors(words, model.wv.vectors), corpus.word_groups, 5)
+    return {"seconds": seconds, "score": score}
+
+
+def _run_config(name: str) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "tfdl", "run", f"configs/{name}.yaml", "--output-dir", out],
+                              capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        if done.returncode:
+            return {"seconds": seconds, "error": done.stderr[-2000:]}
+        test = json.loads((Path(out) / "metrics.json").read_text())["test"]
+        return {"seconds": seconds, "test": {k: v for k, v in test.items() if not isinstance(v, dict)}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tfdl.pipelines.planted_corpus import planted_corpus
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sentences", type=int, default=20000)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="gensim's threads")
+    parser.add_argument("--skip-runs", action="store_true", help="leave out the `tfdl run` timings")
+    parser.add_argument("--output", default="runs/benchmarks/word2vec.json")
+    args = parser.parse_args(argv)
+
+    settings = {"dim": 32, "window": 5, "negatives": 5, "sample": 1e-3, "min_count": 5}
+    corpus = planted_corpus(args.sentences, seed=0)
+    words = sum(len(s) for s in corpus.sentences) * args.epochs
+    tfdl = _tfdl(corpus, settings, args.epochs, args.batch_size)
+    gensim = _gensim(corpus, settings, args.epochs, args.workers)
+    for result in (tfdl, gensim):
+        result["words_per_second"] = words / result["seconds"]
+    figures = {
+        "machine": f"{os.cpu_count()} CPU cores",
+        "corpus": {"sentences": args.sentences, "words": words // args.epochs, "epochs": args.epochs, **settings},
+        "tfdl": tfdl, "gensim": gensim,
+        "speed_ratio_tfdl_over_gensim": tfdl["words_per_second"] / gensim["words_per_second"],
+        "score_bar": BAR_SCORE, "score_passed": tfdl["score"] >= BAR_SCORE,
+    }
+    if not args.skip_runs:
+        figures["runs"] = {name: _run_config(name) for name in CONFIGS}
+        figures["runs_passed"] = all(r["seconds"] < BAR_MINUTES * 60 and "error" not in r
+                                     for r in figures["runs"].values())
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(figures, indent=2))
+    print(json.dumps(figures, indent=2))
+    return 0 if figures["score_passed"] and figures.get("runs_passed", True) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
