@@ -60,3 +60,17 @@ def test_the_exported_model_serves_vectors_through_the_rest_app(embedding_run):
     version = sorted(p for p in embedding_run.serving_dir.iterdir() if p.name.isdigit())[-1]
     signature = tf.saved_model.load(str(version)).signatures["serving_default"]
     assert signature(words=tf.constant(request["instances"][:1]))["vectors"].shape == (1, 16)
+
+
+def test_the_cli_answers_neighbours_and_analogies_and_names_an_unknown_word(embedding_run, capsys):
+    from tfdl.cli import main
+    from tfdl.evaluation.embeddings import nearest_neighbours
+
+    assert main(["embeddings", "neighbours", str(embedding_run.run_dir), "g03_w00", "-k", "3"]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    expected = nearest_neighbours(embedding_run.run_dir, "g03_w00", k=3)
+    assert [(w, round(s, 4)) for w, s in expected] == [(w, float(s)) for w, s in rows]
+    assert main(["embeddings", "analogy", str(embedding_run.run_dir), "g03_w00", "g03_w01", "g05_w00"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 5
+    assert main(["embeddings", "neighbours", str(embedding_run.run_dir), "no-such-word"]) == 2
+    assert "no-such-word" in capsys.readouterr().err

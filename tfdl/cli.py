@@ -1,4 +1,4 @@
-"""The `tfdl` command: run, serve, predict, bench, edge.
+"""The `tfdl` command: run, serve, predict, bench, edge, embeddings.
 
 Each command imports TensorFlow only when it runs, so `tfdl --help` is quick.
 """
@@ -80,6 +80,22 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _cmd_embeddings(args) -> int:
+    from tfdl.evaluation.embeddings import analogy, nearest_neighbours
+
+    try:
+        if args.embeddings_command == "neighbours":
+            rows = nearest_neighbours(args.run_dir, args.word, args.k)
+        else:
+            rows = analogy(args.run_dir, args.a, args.b, args.c, args.k)
+    except (ValueError, OSError) as error:
+        print(f"tfdl embeddings: {error}", file=sys.stderr)
+        return 2
+    for word, similarity in rows:
+        print(f"{word}\t{similarity:.4f}")
+    return 0
+
+
 def _cmd_edge(args) -> int:
     # The edge runner has its own parser and imports no TensorFlow: it runs
     # on devices that have only LiteRT and numpy.
@@ -146,6 +162,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cors-origin", action="append", default=[], help="allow this CORS origin (repeatable)")
     serve.add_argument("--no-access-log", action="store_true", help="no JSON log line per request")
     serve.set_defaults(func=_cmd_serve)
+
+    embeddings = commands.add_parser("embeddings", help="query the word vectors of an embedding run")
+    queries = embeddings.add_subparsers(dest="embeddings_command", required=True)
+    neighbours = queries.add_parser("neighbours", help="the nearest words by cosine similarity")
+    neighbours.add_argument("run_dir", help="an embedding run's folder (or its projector/ folder)")
+    neighbours.add_argument("word")
+    neighbours.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
+    neighbours.set_defaults(func=_cmd_embeddings)
+    analogies = queries.add_parser("analogy", help="the words closest to A - B + C (king man woman -> queen)")
+    analogies.add_argument("run_dir", help="an embedding run's folder (or its projector/ folder)")
+    for name in ("a", "b", "c"):
+        analogies.add_argument(name, metavar=name.upper())
+    analogies.add_argument("-k", type=int, default=5, help="how many answers (default 5)")
+    analogies.set_defaults(func=_cmd_embeddings)
 
     predict = commands.add_parser("predict", help="send a predict request to a tfdl or TF Serving server")
     predict.add_argument("--url", default="http://127.0.0.1:8501", help="server address")
