@@ -96,6 +96,43 @@ def _cmd_embeddings(args) -> int:
     return 0
 
 
+def _cmd_rl_play(args) -> int:
+    import yaml
+
+    from tfdl.rl import play
+    from tfdl.schema import ConfigError
+
+    path = Path(args.path)
+    env_name = args.env
+    if (path / "config.yaml").is_file():  # a run folder: its environment and its latest export
+        from tfdl.config import parse_config
+        from tfdl.export.serving_layout import list_versions
+
+        config = parse_config(yaml.safe_load((path / "config.yaml").read_text()), source=str(path / "config.yaml"))
+        if config.rl is None:
+            raise ConfigError(f"{path} is not a reinforcement-learning run (its config has no rl: section)")
+        from tfdl.tasks.reinforcement import served_model_name
+
+        env_name = env_name or config.rl.environment.name
+        model_dir = path / "export" / "serving" / served_model_name(config)
+        versions = list_versions(model_dir)
+        if not versions:
+            raise ConfigError(f"{model_dir} holds no exported policy; has the run finished?")
+        path = model_dir / str(versions[-1])
+    if env_name is None:
+        raise ConfigError(f"--env: name the environment {path} was trained on, e.g. --env CartPole-v1")
+    try:
+        returns = play(path, env_name, episodes=args.episodes, seed=args.seed, gif_path=args.gif)
+    except (ValueError, RuntimeError, OSError) as error:
+        print(f"tfdl rl play: {error}", file=sys.stderr)
+        return 2
+    for k, value in enumerate(returns):
+        print(f"episode {k} (seed {args.seed + k}): return {value:.1f}")
+    if args.gif:
+        print(f"first episode recorded: {args.gif}")
+    return 0
+
+
 def _cmd_edge(args) -> int:
     # The edge runner has its own parser and imports no TensorFlow: it runs
     # on devices that have only LiteRT and numpy.
@@ -176,6 +213,16 @@ def build_parser() -> argparse.ArgumentParser:
         analogies.add_argument(name, metavar=name.upper())
     analogies.add_argument("-k", type=int, default=5, help="how many answers (default 5)")
     analogies.set_defaults(func=_cmd_embeddings)
+
+    rl = commands.add_parser("rl", help="reinforcement learning: play an exported policy")
+    rl_commands = rl.add_subparsers(dest="rl_command", required=True)
+    play = rl_commands.add_parser("play", help="run an exported policy for some episodes, optionally recording a GIF")
+    play.add_argument("path", help="a run folder (runs/NAME) or a policy SavedModel folder")
+    play.add_argument("--env", default=None, help="the Gymnasium environment (default: the run's)")
+    play.add_argument("--episodes", type=int, default=1)
+    play.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    play.add_argument("--gif", default=None, help="record the first episode here (needs gymnasium[classic-control])")
+    play.set_defaults(func=_cmd_rl_play)
 
     predict = commands.add_parser("predict", help="send a predict request to a tfdl or TF Serving server")
     predict.add_argument("--url", default="http://127.0.0.1:8501", help="server address")

@@ -7,6 +7,9 @@
     training: {epochs: 30, optimizer: {...}, ...}       # tfdl.training.TrainingConfig
     export:   {model_name: digits, ...}                 # tfdl.export.ExportConfig
 
+A reinforcement-learning run has an `rl:` section instead of data, model
+and training (`tfdl.rl.RLConfig`: environment, agent, budget).
+
 Every field has its default in the typed classes; a misspelt or out-of-range
 field fails at load time with its dotted path, before any work starts.
 """
@@ -22,6 +25,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from tfdl.export.config import ExportConfig
 from tfdl.pipelines.config import DataConfig
+from tfdl.rl.config import RLConfig
 from tfdl.schema import ConfigError, StrictModel, describe_validation_error
 from tfdl.training.config import TrainingConfig
 
@@ -44,11 +48,20 @@ class RunConfig(StrictModel):
     model: ModelSection = ModelSection()
     training: TrainingConfig = TrainingConfig()
     export: ExportConfig = ExportConfig()
+    rl: RLConfig | None = None
 
     @model_validator(mode="after")
     def _model_params_are_valid(self) -> "RunConfig":
         from tfdl.models.registry import check_model_params
 
+        if self.rl is not None:
+            given = sorted({"data", "model", "training"} & self.model_fields_set)
+            if given:
+                raise ValueError(
+                    f"a run with an rl: section trains an agent in its environment; "
+                    f"{', '.join(given)} do not apply: remove them (the agent's settings go under rl.agent)"
+                )
+            return self
         check_model_params(self.model.name, self.model.params)
         return self
 

@@ -81,6 +81,10 @@ def run(config: RunConfig, output_dir: Path | str | None = None, log: Callable[[
     from tfdl.tasks import run_task
     from tfdl.training import describe_strategy, is_chief, make_strategy, train
 
+    if config.rl is not None:
+        from tfdl.tasks.reinforcement import run_reinforcement
+
+        return run_reinforcement(config, Path(output_dir) if output_dir else Path("runs") / config.name, log)
     started = time.perf_counter()
     # First: a multi-worker or TPU strategy must configure the runtime before anything starts it.
     strategy = make_strategy(config.training.strategy, config.training.devices, config.training.tpu)

@@ -89,7 +89,7 @@ def test_weights_from_a_local_file(tmp_path):
     model = build_model("transfer", dict(TINY, backbone="vgg16", weights=str(path)))
     for loaded, expected in zip(model.get_layer("backbone").get_weights(), donor.get_layer("backbone").get_weights()):
         np.testing.assert_array_equal(loaded, expected)
-    with pytest.raises(ConfigError, match=r"model.params: Value error, weights '/no/such.h5' is neither imagenet, "
+    with pytest.raises(ConfigError, match=r"model.params: weights '/no/such.h5' is neither imagenet, "
                                           r"none, nor an existing weights file"):
         model_config("transfer", dict(TINY, weights="/no/such.h5"))
 
