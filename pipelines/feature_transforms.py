@@ -66,7 +66,7 @@ def fit_feature_transforms(
     kind = config.source.type
     if kind == "image_directory":
         return _image_transforms(config, train, seed)
-    if kind == "text_directory":
+    if kind == "text_directory" or (kind == "generated" and data.features.dtype.kind in "OUS"):  # texts
         return _text_transforms(config, train, batch_size)
     if kind == "synthetic_shapes":  # images already in memory: transformed as a stream's are
         return fit_stream_transforms(config, train.features, seed)

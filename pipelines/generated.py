@@ -27,6 +27,8 @@ _GENERATORS: dict[str, Generator] = {}
 # Modules holding generators, imported when a name is first looked up, so a
 # config can name a generator without importing its module first.
 GENERATOR_MODULES: tuple[str, ...] = (
+    "tfdl.pipelines.xor",
+    "tfdl.pipelines.adding_problem", "tfdl.pipelines.sine_series", "tfdl.pipelines.sentence_corpus",
     "tfdl.pipelines.planted_corpus", "tfdl.pipelines.python_help_sentences",
 )
 

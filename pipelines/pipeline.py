@@ -120,6 +120,12 @@ def _in_memory_pipeline(config: DataConfig, data: ArrayData, seed: int, batch_si
     numeric = data.features.dtype.kind == "f"
     if numeric:
         data = _missing_before_split(config, data, report)
+    if not data.class_names and config.split.stratify:
+        # Regression targets: stratifying would make every distinct value its own class.
+        raise DataError(
+            "split.stratify needs class labels, but this data has regression targets (no class names); "
+            "set data.split.stratify: false"
+        )
     split = split_indices(
         data.labels,
         validation=config.split.validation,

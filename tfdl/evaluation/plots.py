@@ -11,7 +11,8 @@ from typing import Sequence
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display needed), for plot functions."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -20,7 +21,8 @@ def _pyplot():
     return plt
 
 
-def _save(plt, fig, path: Path) -> Path:
+def save_figure(plt, fig, path: Path) -> Path:
+    """Lay out `fig`, write it to `path` (folders made) as a PNG, close it; returns `path`."""
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -28,9 +30,13 @@ def _save(plt, fig, path: Path) -> Path:
     return path
 
 
+# Old private names, until every plot module uses the public ones.
+_pyplot, _save = pyplot, save_figure
+
+
 def plot_learning_curves(history: dict[str, list[float]], path: Path) -> Path:
     """One panel per metric, training against validation, by epoch."""
-    plt = _pyplot()
+    plt = pyplot()
     metrics = [k for k in history if not k.startswith("val_") and k != "learning_rate"]
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
@@ -42,12 +48,12 @@ def plot_learning_curves(history: dict[str, list[float]], path: Path) -> Path:
         ax.set_title(metric)
         ax.grid(alpha=0.3)
         ax.legend()
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def plot_confusion_matrix(confusion: np.ndarray, class_names: Sequence[str], path: Path) -> Path:
     """Counts per (true, predicted) class, with the count written in each cell."""
-    plt = _pyplot()
+    plt = pyplot()
     n = len(class_names)
     size = max(4.0, 0.5 * n + 2)
     fig, ax = plt.subplots(figsize=(size, size))
@@ -62,12 +68,12 @@ def plot_confusion_matrix(confusion: np.ndarray, class_names: Sequence[str], pat
             colour = "white" if confusion[i, j] > threshold else "black"
             ax.text(j, i, str(confusion[i, j]), ha="center", va="center", color=colour, fontsize=8)
     fig.colorbar(image, ax=ax, fraction=0.046)
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def plot_attention(weights: np.ndarray, source_tokens: Sequence[str], output_tokens: Sequence[str], path: Path) -> Path:
     """Heatmap of attention weights: one row per output step, one column per source token."""
-    plt = _pyplot()
+    plt = pyplot()
     weights = np.asarray(weights)[: len(output_tokens), : len(source_tokens)]
     fig, ax = plt.subplots(figsize=(max(3.0, 0.45 * len(source_tokens) + 1.5), max(2.5, 0.45 * len(output_tokens) + 1.2)))
     image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
@@ -76,12 +82,12 @@ def plot_attention(weights: np.ndarray, source_tokens: Sequence[str], output_tok
     ax.set_xlabel("source")
     ax.set_ylabel("output")
     fig.colorbar(image, ax=ax, fraction=0.046)
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def plot_image_grid(images: np.ndarray, path: Path, columns: int = 10, title: str | None = None) -> Path:
     """Grayscale images (n, height, width) in a grid, e.g. VAE samples or reconstructions."""
-    plt = _pyplot()
+    plt = pyplot()
     images = np.asarray(images)
     rows = int(np.ceil(len(images) / columns))
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.8, rows * 0.8 + (0.4 if title else 0)), squeeze=False)
@@ -91,7 +97,7 @@ def plot_image_grid(images: np.ndarray, path: Path, columns: int = 10, title: st
         ax.imshow(image, cmap="gray_r", vmin=0.0, vmax=1.0)
     if title:
         fig.suptitle(title)
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def plot_mask_overlays(images: np.ndarray, truth: np.ndarray, predicted: np.ndarray, class_names: Sequence[str],
@@ -100,7 +106,7 @@ def plot_mask_overlays(images: np.ndarray, truth: np.ndarray, predicted: np.ndar
 
     Class 0 (the background) is left clear; every other class gets its own colour.
     """
-    plt = _pyplot()
+    plt = pyplot()
     count = min(count, len(images))
     colours = plt.get_cmap("tab10")(np.arange(len(class_names)))[:, :3]
     images = np.asarray(images, dtype=np.float64)
@@ -121,7 +127,7 @@ def plot_mask_overlays(images: np.ndarray, truth: np.ndarray, predicted: np.ndar
                 axes[row, col].set_title(title)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[i]) for i in range(1, len(class_names))]
     fig.legend(handles, list(class_names)[1:], loc="lower center", ncol=len(handles))
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def plot_detections(images: np.ndarray, truth: Sequence[dict], found: Sequence[dict], class_names: Sequence[str],
@@ -131,7 +137,7 @@ def plot_detections(images: np.ndarray, truth: Sequence[dict], found: Sequence[d
     `truth` and `found` hold one dict per image with normalized
     `[ymin, xmin, ymax, xmax]` `boxes` and `classes` (and `scores` for `found`).
     """
-    plt = _pyplot()
+    plt = pyplot()
     count = min(count, len(images))
     colours = plt.get_cmap("tab10")(np.arange(len(class_names)))[:, :3]
     images = np.asarray(images, dtype=np.float64)
@@ -157,4 +163,4 @@ def plot_detections(images: np.ndarray, truth: Sequence[dict], found: Sequence[d
                             fontsize=6, va="bottom")
         ax.set_axis_off()
     fig.suptitle("dashed: truth; solid: detections", fontsize=8)
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)

@@ -12,21 +12,28 @@
     build_model("bert", {...})                    bidirectional encoder (+ MLM / classifier heads)
     build_model("transfer", {...})                pretrained backbone (keras.applications, SavedModel, TF Hub) + new head
     build_model("one_stage_detector", {...})      RetinaNet/SSD-style detector over anchors
+    build_model("perceptron", {...})              a single linear unit (the XOR lesson)
+    build_model("autoencoder", {...})             dense/conv/denoising autoencoder, anomaly detection
+    build_model("rnn", {...})                     SimpleRNN/LSTM/GRU classifier, stacked, bidirectional, masked
+    build_model("rnn_regressor", {...})           the same trunk with a linear head (forecasting)
     build_model("word2vec", {...})                skip-gram / CBOW with negative sampling
     build_model("glove", {...})                   GloVe on a co-occurrence matrix
 """
 
 # Importing a family registers its builder under its name.
 from tfdl.models import (  # noqa: F401
-    bert, cnn, fcn, glove, gpt, mlp, one_stage_detector, resnet, seq2seq, transfer, transformer_classifier, unet, vae,
-    word2vec,
+    autoencoder, bert, cnn, fcn, glove, gpt, mlp, one_stage_detector, perceptron, recurrent, resnet, seq2seq,
+    transfer, transformer_classifier, unet, vae, word2vec,
 )
+from tfdl.models.autoencoder import AutoencoderConfig, anomaly_detector, build_autoencoder, encoder
 from tfdl.models.bert import BERTConfig, build_bert_classifier, build_bert_encoder, build_bert_mlm
 from tfdl.models.cnn import CNNConfig, build_cnn
 from tfdl.models.detection_serving import DetectionPostprocessing, detection_inference_model, predict_detections
 from tfdl.models.detection_targets import BACKGROUND, IGNORED, encode_targets
 from tfdl.models.fcn import FCNConfig, build_fcn
 from tfdl.models.mlp import MLPConfig, build_mlp
+from tfdl.models.perceptron import PerceptronConfig, build_perceptron
+from tfdl.models.recurrent import RNNConfig, RNNRegressorConfig, build_rnn, build_rnn_regressor
 from tfdl.models.one_stage_detector import (
     OneStageDetectorConfig,
     build_one_stage_detector,
@@ -50,6 +57,7 @@ from tfdl.models.unet import UNetConfig, build_unet
 from tfdl.models.vae import VAE, VAEConfig, build_vae, plot_vae
 
 __all__ = [
+    "AutoencoderConfig",
     "BACKGROUND",
     "BERTConfig",
     "CNNConfig",
@@ -61,6 +69,9 @@ __all__ = [
     "MLPConfig",
     "ModelEntry",
     "OneStageDetectorConfig",
+    "PerceptronConfig",
+    "RNNConfig",
+    "RNNRegressorConfig",
     "ResNetConfig",
     "Sampler",
     "Seq2Seq",
@@ -70,8 +81,10 @@ __all__ = [
     "UNetConfig",
     "VAE",
     "VAEConfig",
+    "anomaly_detector",
     "available_models",
     "beam_search",
+    "build_autoencoder",
     "build_bert_classifier",
     "build_bert_encoder",
     "build_bert_mlm",
@@ -81,7 +94,10 @@ __all__ = [
     "build_mlp",
     "build_model",
     "build_one_stage_detector",
+    "build_perceptron",
     "build_resnet",
+    "build_rnn",
+    "build_rnn_regressor",
     "build_seq2seq",
     "build_transfer",
     "build_transformer_classifier",
@@ -90,6 +106,7 @@ __all__ = [
     "detection_inference_model",
     "detector_anchors",
     "encode_targets",
+    "encoder",
     "generate",
     "greedy_decode",
     "kmeans_anchor_sizes",

@@ -50,6 +50,12 @@ class OptimizerConfig(StrictModel):
     clipnorm: float | None = Field(None, gt=0.0)
     global_clipnorm: float | None = Field(None, gt=0.0)
 
+    @model_validator(mode="after")
+    def _one_clipping(self) -> "OptimizerConfig":
+        if self.clipnorm is not None and self.global_clipnorm is not None:
+            raise ValueError("clipnorm and global_clipnorm: set one of them (each gradient's norm, or all together)")
+        return self
+
 
 class EarlyStoppingConfig(StrictModel):
     """Stop when `monitor` has not improved by `min_delta` for `patience` epochs.

@@ -50,6 +50,21 @@ def resolve_jit_compile(setting, strategy: tf.distribute.Strategy) -> bool:
     return bool(setting)
 
 
+def supports_xla(model) -> bool:
+    """Whether XLA can compile `model`'s step: false when a layer says it cannot.
+
+    Keras marks a layer `supports_jit = False` when its kernel has no XLA
+    form, e.g. an LSTM or GRU that runs on cuDNN on a GPU.
+
+    Args:
+        model: a built Keras model.
+
+    Returns:
+        True when every layer, nested ones included, supports `jit_compile`.
+    """
+    return all(getattr(layer, "supports_jit", True) for layer in model._flatten_layers())
+
+
 class StepFunctions:
     """Compiled training and evaluation calls for `model` under `strategy`.
 

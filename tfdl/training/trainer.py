@@ -27,7 +27,7 @@ from tfdl.training.errors import TrainingDiverged
 from tfdl.training.optimizers import make_optimizer
 from tfdl.training.precision import output_dtype_warning, resolve_precision, set_precision
 from tfdl.training.records import EpochRecords
-from tfdl.training.steps import StepFunctions, resolve_jit_compile
+from tfdl.training.steps import StepFunctions, resolve_jit_compile, supports_xla
 from tfdl.training.strategy import is_chief
 
 HIGHER_IS_BETTER = ("accuracy", "auc", "precision", "recall", "f1")
@@ -174,6 +174,13 @@ def train(
     warning = output_dtype_warning(model)
     if warning:
         log(f"WARNING: {warning}")
+    if jit_compile and not supports_xla(model):
+        if config.jit_compile is True:
+            raise ConfigError(
+                "training.jit_compile: true, but a layer of this model (e.g. a cuDNN LSTM or GRU on a GPU) has no "
+                "XLA kernel; set it to auto or false"
+            )
+        jit_compile = False  # auto: compile what can be compiled, which is not this model
 
     iterator = iter(train_data.repeat())  # plain, so the backup can hold it; see steps.py
     validation = strategy.experimental_distribute_dataset(validation_data)
