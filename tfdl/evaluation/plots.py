@@ -30,10 +30,6 @@ def save_figure(plt, fig, path: Path) -> Path:
     return path
 
 
-# Old private names, until every plot module uses the public ones.
-_pyplot, _save = pyplot, save_figure
-
-
 def plot_learning_curves(history: dict[str, list[float]], path: Path) -> Path:
     """One panel per metric, training against validation, by epoch."""
     plt = pyplot()

@@ -18,19 +18,24 @@
     build_model("rnn_regressor", {...})           the same trunk with a linear head (forecasting)
     build_model("word2vec", {...})                skip-gram / CBOW with negative sampling
     build_model("glove", {...})                   GloVe on a co-occurrence matrix
+    build_model("dcgan", {...})                   GAN / DCGAN with its own train_step
+    build_model("conditional_gan", {...})         class-conditional GAN
+    build_model("wgan", {...})                    WGAN, weight clipping or gradient penalty (n_critic steps)
 """
 
 # Importing a family registers its builder under its name.
 from tfdl.models import (  # noqa: F401
-    autoencoder, bert, cnn, fcn, glove, gpt, mlp, one_stage_detector, perceptron, recurrent, resnet, seq2seq,
-    transfer, transformer_classifier, unet, vae, word2vec,
+    autoencoder, bert, cnn, conditional_gan, fcn, gan, glove, gpt, mlp, one_stage_detector, perceptron, recurrent,
+    resnet, seq2seq, transfer, transformer_classifier, unet, vae, wgan, word2vec,
 )
 from tfdl.models.autoencoder import AutoencoderConfig, anomaly_detector, build_autoencoder, encoder
 from tfdl.models.bert import BERTConfig, build_bert_classifier, build_bert_encoder, build_bert_mlm
 from tfdl.models.cnn import CNNConfig, build_cnn
 from tfdl.models.detection_serving import DetectionPostprocessing, detection_inference_model, predict_detections
 from tfdl.models.detection_targets import BACKGROUND, IGNORED, encode_targets
+from tfdl.models.conditional_gan import ConditionalGAN, ConditionalGANConfig, build_conditional_gan
 from tfdl.models.fcn import FCNConfig, build_fcn
+from tfdl.models.gan import GAN, GANConfig, build_dcgan
 from tfdl.models.mlp import MLPConfig, build_mlp
 from tfdl.models.perceptron import PerceptronConfig, build_perceptron
 from tfdl.models.recurrent import RNNConfig, RNNRegressorConfig, build_rnn, build_rnn_regressor
@@ -55,6 +60,7 @@ from tfdl.models.transfer import CaffePreprocessing, TransferConfig, build_trans
 from tfdl.models.transformer_classifier import TransformerClassifierConfig, build_transformer_classifier
 from tfdl.models.unet import UNetConfig, build_unet
 from tfdl.models.vae import VAE, VAEConfig, build_vae, plot_vae
+from tfdl.models.wgan import WGAN, WGANConfig, build_wgan
 
 __all__ = [
     "AutoencoderConfig",
@@ -62,8 +68,12 @@ __all__ = [
     "BERTConfig",
     "CNNConfig",
     "CaffePreprocessing",
+    "ConditionalGAN",
+    "ConditionalGANConfig",
     "DetectionPostprocessing",
     "FCNConfig",
+    "GAN",
+    "GANConfig",
     "GPTConfig",
     "IGNORED",
     "MLPConfig",
@@ -81,6 +91,8 @@ __all__ = [
     "UNetConfig",
     "VAE",
     "VAEConfig",
+    "WGAN",
+    "WGANConfig",
     "anomaly_detector",
     "available_models",
     "beam_search",
@@ -89,6 +101,8 @@ __all__ = [
     "build_bert_encoder",
     "build_bert_mlm",
     "build_cnn",
+    "build_conditional_gan",
+    "build_dcgan",
     "build_fcn",
     "build_gpt",
     "build_mlp",
@@ -103,6 +117,7 @@ __all__ = [
     "build_transformer_classifier",
     "build_unet",
     "build_vae",
+    "build_wgan",
     "detection_inference_model",
     "detector_anchors",
     "encode_targets",
