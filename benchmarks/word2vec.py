@@ -8,7 +8,9 @@
 3. Each embedding config run as a user runs it (`tfdl run CONFIG` in a fresh
    process), its wall time against the 10-minute bar.
 
-    python benchmarks/word2vec.py [--sentences 20000] [--epochs 5] [--skip-runs] [--output FILE]
+    python benchmarks/word2vec.py [--sentences 20000] [--epochs 5] [--skip-runs] [--output BENCHMARKS.md]
+
+The figures go to the `word2vec` section of `--output` (and as JSON to `--json`).
 
 gensim is a benchmark-only dependency (`pip install gensim`).
 """
@@ -25,6 +27,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from spine import machine, write_section  # noqa: E402
 
 CONFIGS = ("planted_word2vec", "planted_glove", "python_help_word2vec")
 BAR_SCORE, BAR_MINUTES = 0.9, 10
@@ -84,6 +91,34 @@ def _run_config(name: str) -> dict:
         return {"seconds": seconds, "test": {k: v for k, v in test.items() if not isinstance(v, dict)}}
 
 
+def _markdown(figures: dict, args, seconds: float) -> str:
+    c, t, g = figures["corpus"], figures["tfdl"], figures["gensim"]
+    command = "python benchmarks/word2vec.py" + ("" if (args.sentences, args.epochs) == (20000, 5) else
+                                                  f" --sentences {args.sentences} --epochs {args.epochs}")
+    lines = [
+        "## word2vec and GloVe",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d')} on {figures['machine']}. Command: `{command}` ({seconds / 60:.1f} min). "
+        f"Skip-gram with negative sampling on the planted corpus ({c['sentences']} sentences, {c['words']} words, "
+        f"{c['epochs']} epochs; dim {c['dim']}, window {c['window']}, {c['negatives']} negatives, sample {c['sample']}, "
+        f"min_count {c['min_count']}); tfdl then gensim (skip-gram, {args.workers} workers) back to back in one process.",
+        "",
+        "| figure | bar | tfdl | gensim | met |",
+        "|---|---|---|---|---|",
+        f"| words whose 5 nearest neighbours are all in their group | >= {BAR_SCORE} | {t['score']:.3f} | "
+        f"{g['score']:.3f} | {'yes' if figures['score_passed'] else 'NO'} |",
+        f"| training speed, words/s | compared | {t['words_per_second']:,.0f} | {g['words_per_second']:,.0f} | "
+        f"ratio {figures['speed_ratio_tfdl_over_gensim']:.2f} |",
+    ]
+    if "runs" in figures:
+        lines += ["", "| config (`tfdl run`) | wall time | test figures | within 10 min |", "|---|---|---|---|"]
+        for name, run in figures["runs"].items():
+            shown = run.get("error", ", ".join(f"{k} {v:.4g}" for k, v in run.get("test", {}).items()))
+            lines.append(f"| {name} | {run['seconds']:.0f} s | {shown} | "
+                         f"{'yes' if run['seconds'] < BAR_MINUTES * 60 and 'error' not in run else 'NO'} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     from tfdl.pipelines.planted_corpus import planted_corpus
 
@@ -93,8 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="gensim's threads")
     parser.add_argument("--skip-runs", action="store_true", help="leave out the `tfdl run` timings")
-    parser.add_argument("--output", default="runs/benchmarks/word2vec.json")
+    parser.add_argument("--output", type=Path, default=HERE.parent / "BENCHMARKS.md")
+    parser.add_argument("--json", type=Path, default=Path("runs/benchmarks/word2vec.json"))
     args = parser.parse_args(argv)
+    started = time.perf_counter()
 
     settings = {"dim": 32, "window": 5, "negatives": 5, "sample": 1e-3, "min_count": 5}
     corpus = planted_corpus(args.sentences, seed=0)
@@ -104,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     for result in (tfdl, gensim):
         result["words_per_second"] = words / result["seconds"]
     figures = {
-        "machine": f"{os.cpu_count()} CPU cores",
+        "machine": machine(),
         "corpus": {"sentences": args.sentences, "words": words // args.epochs, "epochs": args.epochs, **settings},
         "tfdl": tfdl, "gensim": gensim,
         "speed_ratio_tfdl_over_gensim": tfdl["words_per_second"] / gensim["words_per_second"],
@@ -114,10 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         figures["runs"] = {name: _run_config(name) for name in CONFIGS}
         figures["runs_passed"] = all(r["seconds"] < BAR_MINUTES * 60 and "error" not in r
                                      for r in figures["runs"].values())
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(figures, indent=2))
-    print(json.dumps(figures, indent=2))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(figures, indent=2))
+    body = _markdown(figures, args, time.perf_counter() - started)
+    write_section(args.output, "word2vec", body)
+    print(body)
     return 0 if figures["score_passed"] and figures.get("runs_passed", True) else 1
 
 
