@@ -155,9 +155,10 @@ class SyntheticShapesSource(StrictModel):
     Attributes:
         task: what each example is labelled with: `classification` (the
             class of the largest visible shape), `segmentation` (a class
-            per pixel, 0 the background) or `detection` (a box and a class
-            per shape; `tfdl run` trains detectors on it, see
-            `tfdl.tasks.detection`).
+            per pixel, 0 the background), `detection` (a box and a class
+            per shape) or `instance` (boxes, classes and a mask per shape,
+            for `two_stage_detector` with `masks: true`); `tfdl run` trains
+            detectors on the last two, see `tfdl.tasks.detection`.
         examples: how many images to generate (before the split).
         image_size: side of the square RGB images.
         min_objects, max_objects: shapes per image.
@@ -166,7 +167,7 @@ class SyntheticShapesSource(StrictModel):
     """
 
     type: Literal["synthetic_shapes"]
-    task: Literal["classification", "segmentation", "detection"] = "classification"
+    task: Literal["classification", "segmentation", "detection", "instance"] = "classification"
     examples: int = Field(2000, ge=10)
     image_size: int = Field(64, ge=16)
     min_objects: int = Field(1, ge=1)

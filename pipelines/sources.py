@@ -55,10 +55,10 @@ def load_examples(source, *, on_bad_data: str = "error", report: DataReport | No
 
         shapes = make_shapes(source.examples, source.image_size, source.seed if source.seed is not None else seed,
                              source.min_objects, source.max_objects)
-        if source.task == "detection":
+        if source.task in ("detection", "instance"):
             raise DataError(
-                "data.source.task: detection examples hold boxes, not one label; train a detection model "
-                "(e.g. model.name: one_stage_detector), whose run builds them (tfdl.tasks.detection)"
+                f"data.source.task: {source.task} examples hold boxes, not one label; train a detection model "
+                "(one_stage_detector, or two_stage_detector for masks), whose run builds them (tfdl.tasks.detection)"
             )
         if source.task == "segmentation":
             return ArrayData(shapes["image"], shapes["semantic_mask"], ("background", *CLASS_NAMES), source.input_name)

@@ -12,6 +12,7 @@
     build_model("bert", {...})                    bidirectional encoder (+ MLM / classifier heads)
     build_model("transfer", {...})                pretrained backbone (keras.applications, SavedModel, TF Hub) + new head
     build_model("one_stage_detector", {...})      RetinaNet/SSD-style detector over anchors
+    build_model("two_stage_detector", {...})      Faster R-CNN / Mask R-CNN style two-stage detector
     build_model("perceptron", {...})              a single linear unit (the XOR lesson)
     build_model("autoencoder", {...})             dense/conv/denoising autoencoder, anomaly detection
     build_model("rnn", {...})                     SimpleRNN/LSTM/GRU classifier, stacked, bidirectional, masked
@@ -26,7 +27,7 @@
 # Importing a family registers its builder under its name.
 from tfdl.models import (  # noqa: F401
     autoencoder, bert, cnn, conditional_gan, fcn, gan, glove, gpt, mlp, one_stage_detector, perceptron, recurrent,
-    resnet, seq2seq, transfer, transformer_classifier, unet, vae, wgan, word2vec,
+    resnet, seq2seq, transfer, transformer_classifier, two_stage_detector, unet, vae, wgan, word2vec,
 )
 from tfdl.models.autoencoder import AutoencoderConfig, anomaly_detector, build_autoencoder, encoder
 from tfdl.models.bert import BERTConfig, build_bert_classifier, build_bert_encoder, build_bert_mlm
@@ -58,6 +59,8 @@ from tfdl.models.registry import (
 from tfdl.models.seq2seq import Seq2Seq, Seq2SeqConfig, beam_search, build_seq2seq, greedy_decode
 from tfdl.models.transfer import CaffePreprocessing, TransferConfig, build_transfer
 from tfdl.models.transformer_classifier import TransformerClassifierConfig, build_transformer_classifier
+from tfdl.models.two_stage_detector import TwoStageDetector, TwoStageDetectorConfig, build_two_stage_detector
+from tfdl.models.two_stage_serving import PasteMasks, predict_two_stage_detections, two_stage_inference_model
 from tfdl.models.unet import UNetConfig, build_unet
 from tfdl.models.vae import VAE, VAEConfig, build_vae, plot_vae
 from tfdl.models.wgan import WGAN, WGANConfig, build_wgan
@@ -79,6 +82,7 @@ __all__ = [
     "MLPConfig",
     "ModelEntry",
     "OneStageDetectorConfig",
+    "PasteMasks",
     "PerceptronConfig",
     "RNNConfig",
     "RNNRegressorConfig",
@@ -88,6 +92,8 @@ __all__ = [
     "Seq2SeqConfig",
     "TransferConfig",
     "TransformerClassifierConfig",
+    "TwoStageDetector",
+    "TwoStageDetectorConfig",
     "UNetConfig",
     "VAE",
     "VAEConfig",
@@ -115,6 +121,7 @@ __all__ = [
     "build_seq2seq",
     "build_transfer",
     "build_transformer_classifier",
+    "build_two_stage_detector",
     "build_unet",
     "build_vae",
     "build_wgan",
@@ -130,5 +137,7 @@ __all__ = [
     "perplexity",
     "plot_vae",
     "predict_detections",
+    "predict_two_stage_detections",
     "register_model",
+    "two_stage_inference_model",
 ]

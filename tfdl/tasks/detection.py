@@ -1,19 +1,29 @@
-"""The object detection task of `tfdl run`: boxes and classes per image, scored by COCO mAP.
+"""The object detection task of `tfdl run`: boxes and classes (and instance masks) per image, scored by COCO mAP.
 
 The data are the synthetic shapes that ship with tfdl (`data.source: {type:
-synthetic_shapes, task: detection}`), split by image. Unless the config
-gives `model.params.anchor_sizes`, the detector's anchor shapes come from
-k-means over the training boxes (three per pyramid level), the choice that
-measured best on these shapes (BENCHMARKS.md). Training targets (matched
-anchors, encoded offsets) are computed once and cached.
+synthetic_shapes, task: detection}`, or `task: instance` to carry instance
+masks), split by image. Unless the config gives `model.params.anchor_sizes`,
+the detector's anchor shapes come from k-means over the training boxes
+(three per pyramid level), the choice that measured best on these shapes
+(BENCHMARKS.md).
+
+Two detector families train here. The one-stage detector's targets
+(matched anchors, encoded offsets) are computed once and cached, and the
+trainer compiles its losses. The two-stage detector (`two_stage_detector`)
+computes its targets and losses in its own `train_step`, since its second
+stage learns on the proposals of the moment: its feed carries the padded
+ground truth as it is, `{"boxes", "classes"}` and, with `masks: true`
+(which needs `task: instance`), `"masks"`; its evaluation adds mask AP
+and writes the masks into the COCO JSON files as RLE.
 
 The evaluation writes the COCO JSON files of the test split beside
 `metrics.json` (`coco_ground_truth.json`, `coco_detections.json`), so any
 COCO tool can score them, and cross-checks tfdl's mAP with pycocotools
 when it is installed. The export is the detector with decoding and
-non-maximum suppression inside (`detection_inference_model`): raw pixels
-in, `boxes`, `scores`, `classes`, `num_detections` out; the report gives
-its served latency per image.
+non-maximum suppression inside (`detection_inference_model`, or
+`two_stage_inference_model`): raw pixels in, `boxes`, `scores`, `classes`,
+`num_detections` (and `masks`, float probabilities in the image frame) out;
+the report gives its served latency per image.
 """
 
 from __future__ import annotations
@@ -52,33 +62,74 @@ class DetectionData:
     report: DataReport = field(default_factory=DataReport)
     class_weight: None = None
     input_dtype: str = "float32"
+    two_stage: bool = False
+    masks: bool = False
 
 
-def _truth(data: dict, indices: np.ndarray) -> list[dict]:
+def _truth(data: dict, indices: np.ndarray, masks: bool) -> list[dict]:
     size = data["image"].shape[1:3]
-    return [
-        {"boxes": data["boxes"][i][data["classes"][i] >= 0], "classes": data["classes"][i][data["classes"][i] >= 0],
-         "image_size": size}
-        for i in indices
-    ]
+    truth = []
+    for i in indices:
+        real = data["classes"][i] >= 0
+        item = {"boxes": data["boxes"][i][real], "classes": data["classes"][i][real], "image_size": size}
+        if masks:
+            item["masks"] = data["instance_masks"][i][real]
+        truth.append(item)
+    return truth
+
+
+def _encoded_feed(data: dict, anchors, seed: int, batch_size: int):
+    """`feed(indices, shuffle)`: images and the one-stage detector's anchor targets."""
+    import tensorflow as tf
+
+    from tfdl.models import encode_targets
+
+    encode = encode_targets(anchors)
+
+    def feed(indices: np.ndarray, shuffle: bool):
+        examples = tf.data.Dataset.from_tensor_slices(
+            (data["image"][indices], {"boxes": data["boxes"][indices], "classes": data["classes"][indices]})
+        )
+        # Matching is the same every epoch: computed once, cached.
+        examples = examples.map(encode, num_parallel_calls=tf.data.AUTOTUNE).cache()
+        if shuffle:
+            examples = examples.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
+        return examples.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    return feed
+
+
+def _ground_truth_feed(data: dict, masks: bool, seed: int, batch_size: int):
+    """`feed(indices, shuffle)`: images and the padded ground truth, for a model that makes its own targets."""
+    import tensorflow as tf
+
+    def feed(indices: np.ndarray, shuffle: bool):
+        targets = {"boxes": data["boxes"][indices], "classes": data["classes"][indices]}
+        if masks:
+            targets["masks"] = data["instance_masks"][indices]
+        examples = tf.data.Dataset.from_tensor_slices((data["image"][indices], targets))
+        if shuffle:
+            examples = examples.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
+        return examples.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    return feed
 
 
 class DetectionTask(RunTask):
     name = "detection"
 
     def build_data(self, config, seed: int, global_batch_size: int) -> DetectionData:
-        import tensorflow as tf
-
-        from tfdl.models import detector_anchors, encode_targets, kmeans_anchor_sizes, model_config
+        from tfdl.models import detector_anchors, kmeans_anchor_sizes, model_config
+        from tfdl.models.two_stage_detector import TwoStageDetectorConfig
         from tfdl.pipelines.config import SyntheticShapesSource
         from tfdl.pipelines.splits import split_indices
         from tfdl.pipelines.synthetic_shapes import CLASS_NAMES, make_shapes
 
         source = config.data.source
-        if not (isinstance(source, SyntheticShapesSource) and source.task == "detection"):
+        if not (isinstance(source, SyntheticShapesSource) and source.task in ("detection", "instance")):
             raise ConfigError(
                 f"data.source: a detection run reads synthetic shapes with boxes "
-                f"({{type: synthetic_shapes, task: detection}}); got {source.describe()}"
+                f"({{type: synthetic_shapes, task: detection}}, or task: instance for masks); got {source.describe()}"
             )
         data = make_shapes(source.examples, source.image_size, source.seed if source.seed is not None else seed,
                            source.min_objects, source.max_objects)
@@ -92,36 +143,39 @@ class DetectionTask(RunTask):
             from_data["anchor_sizes"] = kmeans_anchor_sizes(data["boxes"][split.train], num_levels=levels,
                                                             per_level=ANCHORS_PER_LEVEL, seed=seed)
             params["anchor_sizes"] = from_data["anchor_sizes"]
-        anchors = detector_anchors(model_config(config.model.name, params))
-        encode = encode_targets(anchors)
-
-        def feed(indices: np.ndarray, shuffle: bool):
-            examples = tf.data.Dataset.from_tensor_slices(
-                (data["image"][indices], {"boxes": data["boxes"][indices], "classes": data["classes"][indices]})
+        model_params = model_config(config.model.name, params)
+        anchors = detector_anchors(model_params)
+        two_stage = isinstance(model_params, TwoStageDetectorConfig)
+        masks = two_stage and model_params.masks
+        if masks and source.task != "instance":
+            raise ConfigError(
+                "model.params.masks: the mask head learns from instance masks; set data.source.task: instance"
             )
-            # Matching is the same every epoch: computed once, cached.
-            examples = examples.map(encode, num_parallel_calls=tf.data.AUTOTUNE).cache()
-            if shuffle:
-                examples = examples.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
-            return examples.batch(global_batch_size).prefetch(tf.data.AUTOTUNE)
-
+        if two_stage:
+            feed = _ground_truth_feed(data, masks, seed, global_batch_size)
+        else:
+            feed = _encoded_feed(data, anchors, seed, global_batch_size)
         return DetectionData(
             train=feed(split.train, shuffle=True),
             validation=feed(split.validation, shuffle=False),
             test=feed(split.test, shuffle=False),
             anchors=np.asarray(anchors),
             test_inputs=data["image"][split.test],
-            test_truth=_truth(data, split.test),
+            test_truth=_truth(data, split.test, masks),
             class_names=CLASS_NAMES,
             input_name=source.input_name,
             input_shape=tuple(data["image"].shape[1:]),
             sizes={"train": len(split.train), "validation": len(split.validation), "test": len(split.test)},
             model_params=from_data,
+            two_stage=two_stage,
+            masks=masks,
         )
 
     def objective(self, pipeline):
         from tfdl.losses import AnchorFocalLoss, AnchorHuberLoss
 
+        if pipeline.two_stage:
+            return None, []  # its train_step computes every loss
         return {"box_deltas": AnchorHuberLoss(), "class_logits": AnchorFocalLoss()}, []
 
     def evaluate(self, model, pipeline: DetectionData, run_dir: Path) -> TaskEvaluation:
@@ -133,8 +187,12 @@ class DetectionTask(RunTask):
             write_coco_ground_truth,
         )
         from tfdl.models import predict_detections
+        from tfdl.models.two_stage_serving import predict_two_stage_detections
 
-        found = predict_detections(model, pipeline.anchors, pipeline.test_inputs)
+        if pipeline.two_stage:
+            found = predict_two_stage_detections(model, pipeline.test_inputs)
+        else:
+            found = predict_detections(model, pipeline.anchors, pipeline.test_inputs)
         m = detection_map(pipeline.test_truth, found, class_names=pipeline.class_names)
         truth_json = write_coco_ground_truth(run_dir / "coco_ground_truth.json", pipeline.test_truth,
                                              pipeline.class_names)
@@ -148,6 +206,18 @@ class DetectionTask(RunTask):
             [[f"{m.map_50:.4f}", f"{m.map_50_95:.4f}", "not installed" if coco is None else f"{coco[0]:.4f}",
               len(pipeline.test_truth), int(m.num_ground_truth.sum())]],
         )
+        headline = f"test mAP@0.5 {m.map_50:.4f}, mAP@[.5:.95] {m.map_50_95:.4f}"
+        if pipeline.masks:
+            masks = detection_map(pipeline.test_truth, found, kind="mask", class_names=pipeline.class_names)
+            segm = pycocotools_maps(truth_json, found_json, kind="segm")
+            figures["mask"] = {**masks.to_dict(),
+                               "pycocotools": None if segm is None else {"map_50": segm[0], "map_50_95": segm[1]}}
+            section += [""] + markdown_table(
+                ["mask AP@0.5", "mask AP@[.5:.95]", "pycocotools mask AP@0.5"],
+                [[f"{masks.map_50:.4f}", f"{masks.map_50_95:.4f}",
+                  "not installed" if segm is None else f"{segm[0]:.4f}"]],
+            )
+            headline += f", mask AP@0.5 {masks.map_50:.4f}"
         section += [""] + markdown_table(
             ["class", "AP@0.5", "objects"],
             [[name, "-" if ap50[i] != ap50[i] else f"{ap50[i]:.3f}", int(m.num_ground_truth[i])]
@@ -158,7 +228,7 @@ class DetectionTask(RunTask):
                                run_dir / "plots" / "detections.png")
         return TaskEvaluation(
             figures=figures,
-            headline=f"test mAP@0.5 {m.map_50:.4f}, mAP@[.5:.95] {m.map_50_95:.4f}",
+            headline=headline,
             section=section,
             plots={"Detections (test)": plot},
             extra_files={"COCO ground truth (test)": truth_json, "COCO detections (test)": found_json},
@@ -171,9 +241,13 @@ class DetectionTask(RunTask):
         from tfdl.export.serving_layout import next_version, version_dir
         from tfdl.export.serving_model import export_serving_model
         from tfdl.models import detection_inference_model
+        from tfdl.models.two_stage_serving import two_stage_inference_model
 
         export_dir.mkdir(parents=True, exist_ok=True)
-        served = detection_inference_model(model, pipeline.anchors)
+        if pipeline.two_stage:
+            served = two_stage_inference_model(model)
+        else:
+            served = detection_inference_model(model, pipeline.anchors)
         serving_model_dir = export_dir / "serving" / config.model_name
         version = config.version or next_version(serving_model_dir)
         inputs = {pipeline.input_name: pipeline.test_inputs}
