@@ -57,7 +57,7 @@ def context_windows(ids, sentence, window: int, radius):
 
 
 def _examples(ids, sentence, seeds, *, architecture: Architecture, window: int, negatives: int, keep,
-              log_noise, shrink_window: bool, shuffle: bool):
+              noise, shrink_window: bool, shuffle: bool):
     import tensorflow as tf
 
     from tfdl.pipelines.negative_sampling import draw_negatives
@@ -84,8 +84,8 @@ def _examples(ids, sentence, seeds, *, architecture: Architecture, window: int, 
     if shuffle:  # a chunk's examples come out in text order otherwise
         order = tf.random.experimental.stateless_shuffle(tf.range(tf.shape(positive)[0]), seeds[2])
         inputs, mask, positive = tf.gather(inputs, order), tf.gather(mask, order), tf.gather(positive, order)
-    noise = draw_negatives(log_noise, tf.stack([tf.shape(positive)[0], negatives]), seeds[3])
-    return {"inputs": inputs, "inputs_mask": mask, "positive": positive, "negatives": noise}
+    drawn = draw_negatives(*noise, tf.stack([tf.shape(positive)[0], negatives]), seeds[3])
+    return {"inputs": inputs, "inputs_mask": mask, "positive": positive, "negatives": drawn}
 
 
 def _chunk_splits(sentence: np.ndarray, chunk_tokens: int) -> np.ndarray:
@@ -146,7 +146,7 @@ def word2vec_dataset(
     """
     import tensorflow as tf
 
-    from tfdl.pipelines.negative_sampling import negative_distribution
+    from tfdl.pipelines.negative_sampling import alias_table, negative_distribution
     from tfdl.pipelines.subsampling import keep_probabilities
 
     if architecture not in ("skipgram", "cbow"):
@@ -160,7 +160,7 @@ def word2vec_dataset(
     if len(ids) == 0:
         raise ValueError("the corpus is empty after encoding; check min_count and the text")
     keep = tf.constant(keep_probabilities(counts, sample), tf.float32)
-    log_noise = tf.constant(np.log(negative_distribution(counts, negative_power)), tf.float32)
+    noise = tuple(tf.constant(t) for t in alias_table(negative_distribution(counts, negative_power)))
     splits = _chunk_splits(np.asarray(sentence), chunk_tokens)
     chunks = tf.data.Dataset.from_tensor_slices((
         tf.RaggedTensor.from_row_splits(np.asarray(ids, np.int32), splits),
@@ -175,7 +175,7 @@ def word2vec_dataset(
     def make(chunk, chunk_seeds):
         ids_, sentence_ = chunk
         return _examples(ids_, sentence_, chunk_seeds, architecture=architecture, window=window,
-                         negatives=negatives, keep=keep, log_noise=log_noise, shrink_window=shrink_window,
+                         negatives=negatives, keep=keep, noise=noise, shrink_window=shrink_window,
                          shuffle=training)
 
     examples = tf.data.Dataset.zip(chunks, seeds).map(make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

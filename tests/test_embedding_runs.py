@@ -9,7 +9,8 @@ import pytest
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "planted_word2vec.yaml"
 SHORT = ["data.source.examples=800", "training.epochs=3", "training.steps_per_execution=8",
-         "data.batch_size=256", "model.params.embedding_dim=16", "model.params.min_count=1"]
+         "data.batch_size=256", "model.params.embedding_dim=16", "model.params.min_count=1",
+         "training.jit_compile=false"]  # XLA's compile costs more than it saves on a run this small
 
 
 @pytest.fixture(scope="module")

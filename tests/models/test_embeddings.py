@@ -70,6 +70,33 @@ def test_word2vec_logits_are_the_dot_products_of_the_mean_input_and_candidates()
     np.testing.assert_allclose(np.asarray(model(batch))[0], [hidden @ u[3], hidden @ u[0], hidden @ u[4]], rtol=1e-5)
 
 
+@pytest.mark.parametrize("inputs, mask", [
+    ([[1], [2], [1]], [[1], [1], [1]]),  # skip-gram: one centre word
+    ([[1, 2, 5], [0, 3, 3], [4, 0, 0]], [[1, 1, 0], [1, 1, 1], [1, 0, 0]]),  # CBOW: masked windows, repeats
+])
+def test_word2vec_train_step_moves_the_rows_by_the_autodiff_gradient(inputs, mask):
+    import tensorflow as tf
+
+    model = Word2Vec({"vocabulary_size": 6, "embedding_dim": 3})
+    model.build()
+    rng = np.random.default_rng(0)
+    for table in (model.embeddings, model.context_embeddings):
+        table.set_weights([rng.normal(size=(6, 3)).astype("float32")])
+    batch = {"inputs": np.array(inputs), "inputs_mask": np.array(mask, "float32"),
+             "positive": np.array([3, 1, 2]), "negatives": np.array([[0, 4], [4, 4], [1, 5]])}
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    with tf.GradientTape() as tape:
+        loss = model.compute_loss(y_pred=model(batch))
+    expected = [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, model.trainable_variables)]
+    model.compile(optimizer=keras.optimizers.SGD(1.0))
+    logs = tf.function(model.train_step, jit_compile=True)(batch)  # as the trainer runs it with XLA on
+    for old, new, gradient in zip(before, model.trainable_weights, expected):
+        np.testing.assert_allclose(old - new.numpy(), gradient, atol=1e-6)
+    untouched = sorted(set(range(6)) - set(np.array(inputs)[np.array(mask) > 0].tolist()))
+    np.testing.assert_array_equal(model.trainable_weights[0].numpy()[untouched], before[0][untouched])
+    assert float(logs["loss"]) == pytest.approx(float(loss), rel=1e-6)
+
+
 def test_glove_weighting_and_loss_equal_numpy():
     counts = np.array([0.5, 10.0, 100.0, 400.0], np.float32)
     np.testing.assert_allclose(np.asarray(glove_weight(counts, 100.0, 0.75)),

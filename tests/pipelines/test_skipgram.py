@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tfdl.pipelines.cooccurrence import cooccurrence_counts
-from tfdl.pipelines.negative_sampling import draw_negatives, negative_distribution
+from tfdl.pipelines.negative_sampling import alias_table, draw_negatives, negative_distribution
 from tfdl.pipelines.planted_corpus import planted_corpus
 from tfdl.pipelines.skipgram import count_examples, word2vec_dataset
 from tfdl.pipelines.subsampling import keep_probabilities
@@ -83,13 +83,29 @@ def test_negatives_follow_unigram_to_the_three_quarters():
     counts = np.array([800, 100, 50, 40, 10])
     p = negative_distribution(counts)
     np.testing.assert_allclose(p, counts**0.75 / (counts**0.75).sum())
-    draws = draw_negatives(tf.constant(np.log(p), tf.float32), tf.constant([20000, 5]), tf.constant([1, 2], tf.int64))
+    accept, alias = alias_table(p)
+    draws = draw_negatives(tf.constant(accept), tf.constant(alias), tf.constant([20000, 5]),
+                           tf.constant([1, 2], tf.int64))
     observed = np.bincount(draws.numpy().ravel(), minlength=5)
     expected = p * observed.sum()
     chi_square = float(((observed - expected) ** 2 / expected).sum())
     assert chi_square < 18.47  # the 0.999 quantile of chi-square with 4 degrees of freedom
     unigram = counts / counts.sum()
     assert observed[0] / observed.sum() < unigram[0] - 0.1  # flatter than the plain unigram
+
+
+def test_alias_table_holds_the_distribution_exactly():
+    # By hand for p = (0.5, 0.3, 0.2): buckets of 1/3; 0.2 and 0.3 fill 0.6 and 0.9 of their own
+    # buckets and borrow the rest from the large word, which keeps 1.5 - 0.4 - 0.1 = 1.0 of its own.
+    accept, alias = alias_table(np.array([0.5, 0.3, 0.2]))
+    np.testing.assert_allclose(accept, [1.0, 0.9, 0.6], atol=1e-6)
+    assert alias[1] == 0 and alias[2] == 0
+    p = negative_distribution(np.random.default_rng(0).integers(1, 1000, size=300))
+    accept, alias = alias_table(p)
+    implied = (accept + np.bincount(alias, weights=1.0 - accept, minlength=len(p))) / len(p)
+    np.testing.assert_allclose(implied, p, atol=1e-7)
+    with pytest.raises(ValueError, match="sum to 1"):
+        alias_table(np.array([0.5, 0.2]))
 
 
 def test_vocabulary_drops_rare_words_and_orders_by_count():
