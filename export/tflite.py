@@ -8,9 +8,11 @@ signatures, so the file has a `serving_default` signature runner with the
 same input and output names.
 
 Ops outside the TFLite builtin set fail the conversion with a
-`TFLiteConversionError` that names them; `allow_tf_ops=True` keeps them as
-Select TF ("Flex") ops, and the result records which ones it holds, because
-a Flex model runs only on a runtime with the Flex delegate linked in.
+`TFLiteConversionError` that names them, each with the Keras layer that made
+it and the known change that keeps that layer on builtins (`op_attribution`);
+`allow_tf_ops=True` keeps them as Select TF ("Flex") ops, and the result
+records which ones it holds and their layers, because a Flex model runs only
+on a runtime with the Flex delegate linked in.
 
 `write_tflite_metadata` writes `<name>.tflite.json` beside the model: what an
 edge client needs to feed it (input and output names, shapes, dtypes and
@@ -22,13 +24,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
 import numpy as np
 
 from tfdl.export.config import TFLiteMode
+from tfdl.export.op_attribution import OpAttribution, conversion_attributions, describe_attributions, flex_attributions
 
 IODtype = Literal["float32", "int8", "uint8"]
 
@@ -69,6 +72,8 @@ class TFLiteExport:
             empty when the model needs only TFLite builtins.
         io_dtype: the dtype of the model's float inputs and outputs as seen
             by a caller (`int8`/`uint8` only for full integer int8).
+        tf_op_layers: each Flex op with the Keras layer it came from and the
+            known fix; empty when the model needs only TFLite builtins.
     """
 
     path: Path
@@ -76,6 +81,7 @@ class TFLiteExport:
     bytes: int
     tf_ops: list[str]
     io_dtype: str
+    tf_op_layers: list[OpAttribution] = field(default_factory=list)
 
 
 def to_tflite(saved_model_dir: Path | str, path: Path | str) -> Path:
@@ -151,7 +157,9 @@ def convert_tflite(
         ) from error
     path = Path(path)
     path.write_bytes(flatbuffer)
-    return TFLiteExport(path, mode, len(flatbuffer), _flex_ops(flatbuffer), io_dtype)
+    tf_ops = _flex_ops(flatbuffer)
+    layers = flex_attributions(flatbuffer) if tf_ops else []
+    return TFLiteExport(path, mode, len(flatbuffer), tf_ops, io_dtype, layers)
 
 
 def _check_arguments(saved_model_dir, mode, representative, io_dtype) -> None:
@@ -196,20 +204,22 @@ def _configure(tf, converter, mode, representative, io_dtype, allow_tf_ops) -> N
 
 def _conversion_error(error, saved_model_dir, mode: str) -> TFLiteConversionError:
     flex = _ops_needing_flex(error)
+    by_layer = describe_attributions(conversion_attributions(error))
+    by_layer = f"\nEach op, its layer and the known fix:\n{by_layer}" if by_layer else ""
     if flex:
         ops = ", ".join(f"{op} ({node})" if node else op for op, node in sorted(flex.items()))
         return TFLiteConversionError(
             f"{saved_model_dir} ({mode}) uses TensorFlow ops that are not TFLite builtins: {ops}. "
             "Set `export.tflite_tf_ops: true` (convert_tflite(..., allow_tf_ops=True)) to keep them "
             f"as Select TF (Flex) ops; {FLEX_RUNTIME_NOTE}. Or build the model without them "
-            "(for text, tokenize outside the model)."
+            f"(for text, tokenize outside the model).{by_layer}"
         )
     # The structured errors hold the converter's own sentence; the text leads
     # with MLIR locations.
     messages = [data.error_message for data in getattr(error, "errors", []) if data.error_message]
     text = (messages[0] if messages else str(error)).strip()
     cause = text.splitlines()[0] if text else type(error).__name__
-    return TFLiteConversionError(f"TFLite cannot convert {saved_model_dir} ({mode}): {cause}")
+    return TFLiteConversionError(f"TFLite cannot convert {saved_model_dir} ({mode}): {cause}{by_layer}")
 
 
 def _ops_needing_flex(error) -> dict[str, str | None]:

@@ -1,4 +1,4 @@
-"""The `tfdl` command: run, serve, predict, bench, edge, embeddings.
+"""The `tfdl` command: run, serve, predict, bench, edge, embeddings, rl, env, doctor.
 
 Each command imports TensorFlow only when it runs, so `tfdl --help` is quick.
 """
@@ -133,6 +133,18 @@ def _cmd_rl_play(args) -> int:
     return 0
 
 
+def _cmd_env(args) -> int:
+    from tfdl.environment import main_env
+
+    return main_env(args)
+
+
+def _cmd_doctor(args) -> int:
+    from tfdl.doctor import main_doctor
+
+    return main_doctor(args)
+
+
 def _cmd_edge(args) -> int:
     # The edge runner has its own parser and imports no TensorFlow: it runs
     # on devices that have only LiteRT and numpy.
@@ -223,6 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     play.add_argument("--gif", default=None, help="record the first episode here (needs gymnasium[classic-control])")
     play.set_defaults(func=_cmd_rl_play)
+
+    env = commands.add_parser("env", help="report TensorFlow, Keras, devices and LiteRT; exit 1 on a mixed Keras 2/3 stack")
+    env.add_argument("--json", action="store_true", help="print the report as JSON")
+    env.set_defaults(func=_cmd_env)
+
+    doctor = commands.add_parser("doctor", help="check a .keras file, SavedModel or .tflite; exit 1 on any problem found")
+    doctor.add_argument("path", help="a .keras file, a SavedModel folder (e.g. serving/NAME/1) or a .tflite file")
+    doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
+    doctor.set_defaults(func=_cmd_doctor)
 
     predict = commands.add_parser("predict", help="send a predict request to a tfdl or TF Serving server")
     predict.add_argument("--url", default="http://127.0.0.1:8501", help="server address")
