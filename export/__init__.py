@@ -12,6 +12,10 @@ from tfdl.export.inference_model import inference_model
 
 _LAZY = {
     "ExportConfig": "tfdl.export.config",
+    "write_manifest": "tfdl.export.manifest",
+    "read_manifest": "tfdl.export.manifest",
+    "verify_manifest": "tfdl.export.manifest",
+    "ManifestMismatch": "tfdl.export.manifest",
     "load_interpreter": "tfdl.export.litert",
     "LiteRTModel": "tfdl.export.litert",
     "TensorInfo": "tfdl.export.litert",

@@ -2,7 +2,7 @@
 
     export/model.keras                      raw input -> prediction (safe_mode loads it)
     export/serving/NAME/VERSION/            SavedModel: serving_default, classification,
-                                            warm-up records in assets.extra/
+                                            warm-up records in assets.extra/, manifest.json
     export/serving/models.config            TF Serving model config for the base path
     export/model.tflite, model_MODE.tflite  one file per TFLite mode, each with a
                                             .tflite.json sidecar (signature, labels,
@@ -102,6 +102,7 @@ def export_stage(model, data, config: ExportConfig, export_dir: Path, *, classif
         served, version_dir(serving_model_dir, version), class_names=data.class_names,
         classify=config.classify and classifier and _classify_fits(served), warmup=warmup,
         warmup_records=max(config.warmup_requests, 1), model_name=config.model_name,
+        preprocessing=preprocessing_constants(data.preprocessing),
     )
     artifacts = {"SavedModel (TF Serving layout)": saved}
     artifacts["TF Serving models.config"] = write_model_server_config(

@@ -222,6 +222,8 @@ def export_generator(model, directory: Path | str, signature) -> Path:
             f"{model.name} has not been built; call it once on an example batch "
             "(or train or load it) before exporting"
         )
+    from tfdl.export.manifest import write_manifest
+
     directory = Path(directory)
     # Tracing here lets ExportArchive take the tf.function as it is.
     signature.get_concrete_function()
@@ -230,6 +232,7 @@ def export_generator(model, directory: Path | str, signature) -> Path:
     archive.add_endpoint("serving_default", signature)
     archive.add_endpoint("generate", signature)
     archive.write_out(str(directory), verbose=False)
+    write_manifest(directory)  # versions, signatures and file checksums, which tfdl serve checks
     return directory
 
 

@@ -6,11 +6,14 @@
 - `classification` (classify) and `regression` (regress) when asked:
   serialized `tf.train.Example`s in, TF Serving's keys and method names
   (see `tfdl.export.signatures`);
-- `assets.extra/tf_serving_warmup_requests` when warm-up inputs are given.
+- `assets.extra/tf_serving_warmup_requests` when warm-up inputs are given;
+- `manifest.json` (`tfdl.export.manifest`): library versions, the
+  signatures as written, labels, preprocessing constants, and each file's
+  size and SHA-256, which the server checks before it serves the version.
 
 The folder is written under a hidden name next to `directory` and renamed
 into place when complete, so a server polling the model's base path never
-loads a version without its method names or warm-up file.
+loads a version without its method names, warm-up file or manifest.
 
 Clients pick the extra signatures by name: a classify or regress request
 without `signature_name` goes to `serving_default` in TF Serving.
@@ -25,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfdl.export.manifest import write_manifest
 from tfdl.export.saved_model import input_signature, named_outputs
 from tfdl.export.signatures import (
     CLASSIFY_METHOD_NAME,
@@ -50,6 +54,7 @@ def export_serving_model(
     warmup: Mapping[str, np.ndarray] | None = None,
     warmup_records: int = 10,
     model_name: str = "model",
+    preprocessing: Mapping | None = None,
 ) -> Path:
     """Write `model` as a SavedModel with the signatures TF Serving's APIs call.
 
@@ -68,6 +73,8 @@ def export_serving_model(
             `warmup_records` examples becomes one warm-up predict request.
         warmup_records: most warm-up records, 1 to 1000.
         model_name: the served model name written in the warm-up requests.
+        preprocessing: fitted preprocessing constants for the manifest
+            (JSON-serializable, see `export_stage.preprocessing_constants`).
 
     Returns:
         `directory`.
@@ -106,6 +113,7 @@ def export_serving_model(
             write_method_names(staging, method_names)
         if warmup is not None:
             write_warmup_requests(staging, model_name, warmup, num_records=warmup_records)
+        write_manifest(staging, labels=class_names, preprocessing=preprocessing)
         if directory.exists():
             directory.rmdir()
         staging.rename(directory)

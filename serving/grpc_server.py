@@ -39,7 +39,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import tensorflow as tf
-from google.protobuf import json_format, text_format
+from google.protobuf import json_format, struct_pb2, text_format
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -75,6 +75,8 @@ DEFAULT_GRPC_PORT = 8500
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 MAX_MESSAGE_BYTES_LIMIT = 2**31 - 1
 SIGNATURE_DEF_FIELD = "signature_def"
+# tfdl's own metadata field: the version's manifest.json as a google.protobuf.Struct.
+MANIFEST_FIELD = "manifest"
 # TF Serving's ToGRPCStatus cuts error messages at this length.
 _ERROR_MESSAGE_LIMIT = 1024
 
@@ -323,16 +325,27 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 f"GetModelMetadataRequest must specify at least one metadata_field; add '{SIGNATURE_DEF_FIELD}'"
             )
         for field in request.metadata_field:
-            if field != SIGNATURE_DEF_FIELD:
+            if field not in (SIGNATURE_DEF_FIELD, MANIFEST_FIELD):
                 raise InvalidArgument(
-                    f"Metadata field {field} is not supported; the one field is '{SIGNATURE_DEF_FIELD}'"
+                    f"Metadata field {field} is not supported; the fields are '{SIGNATURE_DEF_FIELD}' and "
+                    f"'{MANIFEST_FIELD}'"
                 )
         servable = _servable(self._store, request.model_spec)
-        signature_map = json_format.ParseDict(servable.signature_def, get_model_metadata_pb2.SignatureDefMap())
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         response.model_spec.name = servable.name
         response.model_spec.version.value = servable.version
-        response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_map)
+        if SIGNATURE_DEF_FIELD in request.metadata_field:
+            signature_map = json_format.ParseDict(servable.signature_def, get_model_metadata_pb2.SignatureDefMap())
+            response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_map)
+        if MANIFEST_FIELD in request.metadata_field:
+            if servable.manifest is None:
+                raise FailedPrecondition(
+                    f"version {servable.version} of {servable.name} was exported without a manifest.json; "
+                    f"ask for '{SIGNATURE_DEF_FIELD}' only, or re-export it with tfdl"
+                )
+            manifest = struct_pb2.Struct()
+            manifest.update(servable.manifest)
+            response.metadata[MANIFEST_FIELD].Pack(manifest)
         return response
 
 

@@ -18,6 +18,13 @@ version that fails to load is logged once, shown as `END` with its error in
 refresh. Version numbers come only from folder names under the configured
 base path, so no request can make the store read anything outside it.
 
+A version exported with a `manifest.json` (`tfdl.export.manifest`) is
+checked against it before it loads: a file changed or missing since export
+fails the load like a corrupt file (logged, `END` in `status`, the other
+versions keep serving), with a message naming the file. The metadata
+response carries the manifest under `metadata.manifest`, beside TF
+Serving's `signature_def`.
+
 Each version's signatures are called directly as concrete functions; no
 `model.predict`, which costs tens of milliseconds a call.
 """
@@ -101,6 +108,8 @@ class Servable:
     signature_def: dict
     # The loaded SavedModel object: its variables live as long as it does.
     handle: object = field(repr=False, default=None)
+    # The version's checked manifest.json; None for a SavedModel written without one.
+    manifest: dict | None = field(repr=False, default=None)
 
     def close(self) -> None:
         """Stop the version's batchers once their queued work is done."""
@@ -141,11 +150,17 @@ def _signature_def_json(path: Path) -> dict:
 def load_servable(name: str, path: Path, version: int, batching=None, on_batch=None) -> Servable:
     """Load one SavedModel version, wrap its signatures, replay its warm-up records.
 
-    With `batching` (`tfdl.serving.batching.BatchingParameters`) each
-    signature gets a `Batcher`; `on_batch(name, size)` hears of each batch.
+    Raises `tfdl.export.manifest.ManifestMismatch` (a ValueError) when the
+    version's files do not match its manifest. With `batching`
+    (`tfdl.serving.batching.BatchingParameters`) each signature gets a
+    `Batcher`; `on_batch(name, size)` hears of each batch.
     """
     import tensorflow as tf
 
+    from tfdl.export.manifest import verify_manifest
+
+    # Before loading: a tampered file must not run, not even its warm-up.
+    manifest = verify_manifest(path)
     handle = tf.saved_model.load(str(path), tags=["serve"])
     signatures = {}
     for key, function in handle.signatures.items():
@@ -156,7 +171,7 @@ def load_servable(name: str, path: Path, version: int, batching=None, on_batch=N
             inputs={k: _spec(k, s) for k, s in kwargs.items()},
             outputs={k: _spec(k, s) for k, s in function.structured_outputs.items()},
         )
-    servable = Servable(name, version, path, signatures, _signature_def_json(path), handle)
+    servable = Servable(name, version, path, signatures, _signature_def_json(path), handle, manifest)
     _warm_up(servable)
     if batching is not None:
         from tfdl.serving.batching import Batcher
@@ -477,11 +492,19 @@ class ModelStore:
         return {"model_version_status": [states[v].as_json(v) for v in chosen]}
 
     def metadata(self, name: str, version: int | None = None, label: str | None = None) -> dict:
-        """The model metadata response (`GET /v1/models/NAME/metadata`)."""
+        """The model metadata response (`GET /v1/models/NAME/metadata`).
+
+        TF Serving's body, plus `metadata.manifest` when the version has a
+        manifest: `metadata` is a map keyed by metadata field, so clients that
+        read `signature_def` are unaffected.
+        """
         servable = self.get(name, version, label)
+        metadata = {"signature_def": servable.signature_def}
+        if servable.manifest is not None:
+            metadata["manifest"] = servable.manifest
         return {
             "model_spec": {"name": name, "signature_name": "", "version": str(servable.version)},
-            "metadata": {"signature_def": servable.signature_def},
+            "metadata": metadata,
         }
 
     def _sync_model(self, entry: ModelEntry) -> list[str]:

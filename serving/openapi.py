@@ -221,6 +221,11 @@ _SCHEMAS = {
                             "signature_def": {"type": "object", "additionalProperties": _ref("SignatureDef")},
                         },
                     },
+                    "manifest": {
+                        "type": "object",
+                        "description": "tfdl extension: the version's manifest.json (library versions, signatures, "
+                                       "file checksums); absent when the version has none",
+                    },
                 },
             },
         },

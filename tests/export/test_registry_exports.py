@@ -1,16 +1,11 @@
-"""Every registry model exports to a SavedModel that serves what Keras computes; GPT and seq2seq generate in the graph.
+"""Every registry model exports to a SavedModel that serves what Keras computes, with the Keras names and
+dtypes and a manifest.json describing the same signatures; GPT and seq2seq generate in the graph.
 
-What is served for each model (the table `SERVED` below):
-- cnn, fcn, mlp, resnet, transformer_classifier, gpt, unet: the model itself.
-- bert: the encoder, the MLM head and the classifier head, each its own SavedModel.
-- seq2seq: the teacher-forced scorer `{source, decoder_input} -> logits`
-  (a functional view) and the greedy `generate` signature.
-- vae: the model (`inputs` -> reconstruction from the posterior mean, `mean`,
-  `log_var`) and its decoder (`latent` -> reconstruction), which samples when
-  fed draws from N(0, I).
-- one_stage_detector: the raw detector (`image` -> per-anchor `box_deltas`,
-  `class_logits`) and the detector with NMS inside (`image` -> `boxes`,
-  `scores`, `classes`, `num_detections`).
+What is served for each model is in `tests/registry_models.py` (`served_forms`):
+the model itself, or BERT's three heads, seq2seq's teacher-forced scorer
+(plus the greedy `generate` signature below), the VAE and its decoder, the
+GANs' generators, the detectors with NMS (and masks) inside, and word2vec
+and GloVe behind one named input per key.
 """
 
 import json
@@ -23,42 +18,45 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfdl.export import export_saved_model
+from registry_models import TINY, example_batch, served_forms
 from tfdl.export.functional_view import functional_view
 from tfdl.export.generation import export_generator, gpt_generate_signature, seq2seq_generate_signature
+from tfdl.export.manifest import read_manifest
 from tfdl.export.saved_model import named_outputs
-from tfdl.models import (
-    OneStageDetectorConfig,
-    available_models,
-    build_bert_classifier,
-    build_bert_mlm,
-    build_model,
-    detection_inference_model,
-    detector_anchors,
-)
+from tfdl.export.serving_model import export_serving_model
+from tfdl.models import available_models, build_model
 from tfdl.models.gpt import generate
 from tfdl.models.seq2seq import greedy_decode
 
-TINY = {
-    "bert": {"vocabulary_size": 20, "max_length": 8, "embed_dim": 8, "num_heads": 2, "num_layers": 1,
-             "intermediate_dim": 8, "dropout": 0.0},
-    "cnn": {"input_shape": (8, 8, 1), "num_classes": 3, "filters": (4,), "dense_units": 8},
-    "fcn": {"input_shape": (16, 16, 3), "num_classes": 3, "filters": (4, 4, 8), "variant": "8s"},
-    "gpt": {"vocabulary_size": 20, "max_length": 8, "embed_dim": 8, "num_heads": 2, "num_layers": 1,
-            "intermediate_dim": 8, "dropout": 0.0},
-    "mlp": {"input_shape": (5,), "num_classes": 3},
-    "one_stage_detector": {"input_shape": (16, 16, 3), "num_classes": 3, "backbone_filters": (4, 4, 4, 4),
-                           "feature_strides": (8, 16), "head_width": 4, "head_depth": 1,
-                           "anchor_scales": ((0.4,), (0.8,)), "aspect_ratios": (1.0,)},
-    "resnet": {"input_shape": (8, 8, 1), "num_classes": 3, "stages": (1, 1), "base_filters": 4, "version": 2},
-    "seq2seq": {"source_vocabulary_size": 12, "target_vocabulary_size": 12, "embed_dim": 8, "units": 16,
-                "max_output_length": 5, "end_token": 9},
-    "transfer": {"input_shape": (32, 32, 3), "num_classes": 3, "backbone": "mobilenet_v2", "alpha": 0.35,
-                 "weights": "none", "dense_units": 8},
-    "transformer_classifier": {"vocabulary_size": 20, "max_length": 8, "num_classes": 3, "embed_dim": 8,
-                               "num_heads": 2, "intermediate_dim": 8},
-    "unet": {"input_shape": (16, 16, 3), "num_classes": 3, "filters": (4, 8)},
-    "vae": {"input_shape": (6,), "latent_dim": 2, "hidden_units": (8,)},
+# Registry model -> {served model: (input names, output names)}: the keys
+# clients send and get back (`tests/registry_models.py` says what is served).
+INTERFACES = {
+    "autoencoder": {"autoencoder": (["features"], ["reconstruction"])},
+    "bert": {"bert_encoder": (["tokens"], ["encoder_1"]), "bert_mlm": (["tokens"], ["mlm_logits"]),
+             "bert_classifier": (["tokens"], ["probabilities"])},
+    "cnn": {"cnn": (["pixels"], ["probabilities"])},
+    "conditional_gan": {"conditional_gan_generator": (["labels", "noise"], ["images"])},
+    "dcgan": {"dcgan_generator": (["noise"], ["images"])},
+    "fcn": {"fcn": (["image"], ["probabilities"])},
+    "glove": {"glove": (["columns", "rows"], ["score"])},
+    "gpt": {"gpt": (["tokens"], ["logits"])},
+    "mlp": {"mlp": (["features"], ["probabilities"])},
+    "one_stage_detector": {"one_stage_detector": (["image"], ["box_deltas", "class_logits"]),
+                           "one_stage_detector_nms": (["image"], ["boxes", "classes", "num_detections", "scores"])},
+    "perceptron": {"perceptron": (["features"], ["probabilities"])},
+    "resnet": {"resnet": (["pixels"], ["probabilities"])},
+    "rnn": {"rnn": (["tokens"], ["probabilities"])},
+    "rnn_regressor": {"rnn_regressor": (["sequence"], ["forecast"])},
+    "seq2seq": {"seq2seq": (["decoder_input", "source"], ["logits"])},
+    "transfer": {"transfer": (["image"], ["probabilities"])},
+    "transformer_classifier": {"transformer_classifier": (["tokens"], ["probabilities"])},
+    "two_stage_detector": {"two_stage_detector": (["image"], ["boxes", "classes", "masks", "num_detections",
+                                                               "scores"])},
+    "unet": {"unet": (["image"], ["probabilities"])},
+    "vae": {"vae": (["inputs"], ["log_var", "mean", "reconstruction"]),
+            "vae_decoder": (["latent"], ["reconstruction"])},
+    "wgan": {"wgan_generator": (["noise"], ["images"])},
+    "word2vec": {"word2vec": (["inputs", "inputs_mask", "negatives", "positive"], ["logits"])},
 }
 
 
@@ -66,82 +64,30 @@ def token_input(name):
     return keras.Input((None,), dtype="int32", name=name)
 
 
-def served_itself(model):
-    return {model.name: model}
-
-
-def served_bert(encoder):
-    return {"bert_encoder": encoder, "bert_mlm": build_bert_mlm(encoder),
-            "bert_classifier": build_bert_classifier(encoder, num_classes=3)}
-
-
-def served_seq2seq(model):
-    return {"seq2seq": functional_view(model, [token_input("source"), token_input("decoder_input")], ["logits"])}
-
-
-def served_detector(model):
-    # Threshold 0: every anchor's scores reach the NMS, so the served detections are not all padding.
-    anchors = detector_anchors(OneStageDetectorConfig(**TINY["one_stage_detector"]))
-    return {"one_stage_detector": model,
-            "one_stage_detector_nms": detection_inference_model(model, anchors, max_detections=10, score_threshold=0.0)}
-
-
-def served_vae(model):
-    latent = keras.Input((model.config.latent_dim,), name="latent")
-    return {"vae": functional_view(model, [keras.Input(model.config.input_shape, name="inputs")]),
-            "vae_decoder": functional_view(model.decoder, [latent], ["reconstruction"])}
-
-
-# name -> (what is served, {served model: (input names, output names)}): the
-# names are the keys clients send and get back.
-SERVED = {
-    "bert": (served_bert, {"bert_encoder": (["tokens"], ["encoder_1"]), "bert_mlm": (["tokens"], ["mlm_logits"]),
-                           "bert_classifier": (["tokens"], ["probabilities"])}),
-    "cnn": (served_itself, {"cnn": (["pixels"], ["probabilities"])}),
-    "fcn": (served_itself, {"fcn": (["image"], ["probabilities"])}),
-    "gpt": (served_itself, {"gpt": (["tokens"], ["logits"])}),
-    "mlp": (served_itself, {"mlp": (["features"], ["probabilities"])}),
-    "one_stage_detector": (served_detector, {
-        "one_stage_detector": (["image"], ["box_deltas", "class_logits"]),
-        "one_stage_detector_nms": (["image"], ["boxes", "classes", "num_detections", "scores"])}),
-    "resnet": (served_itself, {"resnet": (["pixels"], ["probabilities"])}),
-    "seq2seq": (served_seq2seq, {"seq2seq": (["decoder_input", "source"], ["logits"])}),
-    "transfer": (served_itself, {"transfer": (["image"], ["probabilities"])}),
-    "transformer_classifier": (served_itself, {"transformer_classifier": (["tokens"], ["probabilities"])}),
-    "unet": (served_itself, {"unet": (["image"], ["probabilities"])}),
-    "vae": (served_vae, {"vae": (["inputs"], ["log_var", "mean", "reconstruction"]),
-                         "vae_decoder": (["latent"], ["reconstruction"])}),
-}
-
-
-def example_batch(model, rng) -> dict[str, np.ndarray]:
-    """Three examples per input: token ids 1..9 with some padding, floats in [0, 1)."""
-    feed = {}
-    for spec in model.inputs:
-        shape = (3, *(6 if d is None else d for d in spec.shape[1:]))
-        if spec.dtype == "int32":
-            ids = rng.integers(1, 10, size=shape).astype("int32")
-            ids[1, 4:] = 0
-            feed[spec.name] = ids
-        else:
-            feed[spec.name] = rng.random(shape).astype(spec.dtype)
-    return feed
-
-
 def test_every_registered_model_has_a_served_form():
-    assert sorted(SERVED) == sorted(TINY) == available_models()
+    assert sorted(INTERFACES) == sorted(TINY) == available_models()
+
+
+def _signature_table(function) -> dict:
+    _, inputs = function.structured_input_signature
+    shape = lambda spec: [-1 if d is None else d for d in spec.shape.as_list()]  # noqa: E731
+    return {"inputs": {k: (s.dtype.name, shape(s)) for k, s in inputs.items()},
+            "outputs": {k: (s.dtype.name, shape(s)) for k, s in function.structured_outputs.items()}}
 
 
 @pytest.mark.parametrize("name", available_models())
 def test_saved_model_serves_what_keras_computes(name, tmp_path):
+    """Names and dtypes as in Keras, the same numbers, and a manifest.json that describes the same signatures."""
     keras.utils.set_random_seed(0)
-    serve, interfaces = SERVED[name]
-    served = serve(build_model(name, TINY[name]))
+    served = served_forms(name, build_model(name, TINY[name]))
+    interfaces = INTERFACES[name]
     assert sorted(served) == sorted(interfaces)
     rng = np.random.default_rng(0)
     for label, model in served.items():
         feed = example_batch(model, rng)
-        signature = tf.saved_model.load(str(export_saved_model(model, tmp_path / label))).signatures["serving_default"]
+        directory = export_serving_model(model, tmp_path / label / "1")
+        loaded = tf.saved_model.load(str(directory))
+        signature = loaded.signatures["serving_default"]
         _, specs = signature.structured_input_signature
         input_names, output_names = interfaces[label]
         assert sorted(specs) == input_names, label
@@ -153,11 +99,15 @@ def test_saved_model_serves_what_keras_computes(name, tmp_path):
         for key, expected in keras_out.items():
             assert outputs[key].dtype.name == keras.backend.standardize_dtype(expected.dtype), (label, key)
             np.testing.assert_allclose(outputs[key].numpy(), np.asarray(expected), atol=1e-5, err_msg=f"{label}.{key}")
+        manifest = read_manifest(directory)["signatures"]
+        assert {key: {side: {k: (v["dtype"], v["shape"]) for k, v in sig[side].items()} for side in sig
+                      if side in ("inputs", "outputs")} for key, sig in manifest.items()} == {
+            key: _signature_table(function) for key, function in loaded.signatures.items()}, label
 
 
 def test_functional_view_round_trips_through_the_keras_format(tmp_path):
     keras.utils.set_random_seed(0)
-    view = served_seq2seq(build_model("seq2seq", TINY["seq2seq"]))["seq2seq"]
+    view = served_forms("seq2seq", build_model("seq2seq", TINY["seq2seq"]))["seq2seq"]
     feed = example_batch(view, np.random.default_rng(1))
     view.save(tmp_path / "view.keras")
     reloaded = keras.saving.load_model(tmp_path / "view.keras", safe_mode=True)

@@ -93,3 +93,18 @@ class Sampling(keras.layers.Layer):
         config = super().get_config()
         config.update({"seed": self.seed, "mean_at_inference": self.mean_at_inference})
         return config
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        # Keras saves no SeedGenerator state: without it a model loaded to go on
+        # training draws the noise of its first step again.
+        for index, generator in enumerate(self._seed_generators):
+            store[f"seed_generator_{index}"] = generator.state
+
+    def load_own_variables(self, store):
+        seeds = {k for k in store.keys() if str(k).startswith("seed_generator_")}
+        super().load_own_variables({k: store[k] for k in store.keys() if k not in seeds})
+        # Files saved before seed states were kept have none: those generators start afresh.
+        for index, generator in enumerate(self._seed_generators):
+            if f"seed_generator_{index}" in seeds:
+                generator.state.assign(store[f"seed_generator_{index}"])

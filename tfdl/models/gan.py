@@ -255,6 +255,21 @@ class _GANBase(keras.Model):
     def get_compile_config(self):
         return {"optimizer": self._given_optimizer} if self.compiled else None
 
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        # Keras saves no SeedGenerator state: without it a model loaded to go on
+        # training draws the noise of its first step again.
+        for index, generator in enumerate(self._seed_generators):
+            store[f"seed_generator_{index}"] = generator.state
+
+    def load_own_variables(self, store):
+        seeds = {k for k in store.keys() if str(k).startswith("seed_generator_")}
+        super().load_own_variables({k: store[k] for k in store.keys() if k not in seeds})
+        # Files saved before seed states were kept have none: those generators start afresh.
+        for index, generator in enumerate(self._seed_generators):
+            if f"seed_generator_{index}" in seeds:
+                generator.state.assign(store[f"seed_generator_{index}"])
+
     def compile_from_config(self, config):
         self.compile(optimizer=keras.optimizers.deserialize(config["optimizer"]))
 

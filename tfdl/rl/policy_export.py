@@ -65,12 +65,15 @@ def export_policy(agent: Agent, normalizer: ObservationNormalizer, directory: Pa
     Returns:
         `directory`.
     """
+    from tfdl.export.manifest import write_manifest
+
     directory = Path(directory)
     served = ServedPolicy(agent, normalizer)
     archive = keras.export.ExportArchive()
     archive.track(served.model)
     archive.add_endpoint("serving_default", served._serve, input_signature=served.input_signature)
     archive.write_out(str(directory), verbose=False)
+    write_manifest(directory)  # versions, signatures and file checksums, which tfdl serve checks
     return directory
 
 
