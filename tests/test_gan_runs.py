@@ -146,3 +146,29 @@ def test_trainer_trains_a_gan_and_a_resumed_run_restores_both_optimizers(tmp_pat
         np.testing.assert_array_equal(a, b)
     for a, b in zip(whole.model.g_optimizer.variables, resumed.model.g_optimizer.variables):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_a_gan_on_streamed_data_is_judged_by_a_classifier_trained_on_half_the_test_split(tmp_path):
+    """TFRecord (or TFDS MNIST) data are streamed: no raw training split in memory, so the judge learns from
+    half of the raw test split and is scored on the other half."""
+    from sklearn.datasets import load_digits
+
+    from tfdl.config import load_config
+    from tfdl.pipelines.tfrecord import write_tfrecords
+    from tfdl.run import run
+
+    x, y = load_digits(return_X_y=True)
+    x, y = x.astype("float32"), y.astype("int64")
+    for name, rows in (("train", slice(0, 400)), ("validation", slice(400, 500)), ("test", slice(500, 1100))):
+        write_tfrecords(tmp_path / name, {"pixels": x[rows], "label": y[rows]})
+    source = ("{type: tfrecord, train: %s, validation: %s, test: %s, input_key: pixels, class_names: [%s]}"
+              % (tmp_path / "train", tmp_path / "validation", tmp_path / "test", ", ".join(f"'{i}'" for i in range(10))))
+    config = load_config("configs/digits_dcgan.yaml", overrides=[
+        f"data.source={source}", "data.split={validation: 0.15, test: 0.15, stratify: false}",
+        "training.epochs=1", "data.batch_size=64"])
+    result = run(config, tmp_path / "run", log=lambda _: None)
+    test = result.metrics["test"]
+    assert test["classifier_test_accuracy"] > 0.8  # an SVC on 300 real digits, scored on the other 300
+    assert test["classes_covered"] >= 1 and 0.0 < test["largest_share"] <= 1.0
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "half of the real test split (the data are streamed)" in report
