@@ -201,6 +201,7 @@ def _finish(config: RLConfig, agent: Agent, normalizer, runner: EnvRunner, run_d
         "environment": env_config.name,
         "eval_mean": float(np.mean(returns)),
         "eval_std": float(np.std(returns)),
+        "eval_returns": [float(r) for r in returns],
         "eval_episodes": len(returns),
         "eval_seeds": [config.eval_seed, config.eval_seed + config.eval_episodes - 1],
         "env_steps": runner.steps,
