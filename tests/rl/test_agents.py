@@ -165,3 +165,30 @@ def test_evaluation_seeds_may_not_overlap_training_seeds():
     with pytest.raises(ValueError, match="rl.eval_seed: evaluation seeds 5..14 overlap the training seeds 0..7"):
         check_seeds(config, 0)
     check_seeds(config, 100)
+
+
+def test_tfdl_serve_serves_the_policy_with_the_sample_request(ppo_run):
+    """The exported policy behind tfdl's REST server: the run's sample request gets the greedy action."""
+    import http.client
+    import json
+
+    from tfdl.serving.model_store import ModelStore
+    from tfdl.serving.server import BackgroundServer
+
+    result, run_dir, _ = ppo_run
+    request = json.loads((run_dir / "export" / "sample_request.json").read_text())
+    expected = load_policy(result["artifacts"]["saved_model"])(
+        observation=tf.constant(request["instances"], tf.float32))
+    store = ModelStore()
+    store.add_model("cartpole", run_dir / "export" / "serving" / "cartpole")
+    with BackgroundServer(store) as server:
+        connection = http.client.HTTPConnection(server.host, server.port, timeout=30)
+        connection.request("POST", "/v1/models/cartpole:predict", body=json.dumps(request),
+                           headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        body = json.loads(response.read())
+        connection.close()
+    assert response.status == 200, body
+    (prediction,) = body["predictions"]
+    assert prediction["action"] == int(expected["action"][0])
+    np.testing.assert_allclose(prediction["logits"], expected["logits"][0].numpy(), atol=1e-5)
