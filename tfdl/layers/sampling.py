@@ -13,6 +13,8 @@ from typing import Sequence
 import keras
 from keras import ops
 
+from tfdl.layers.seed_state import SeedState
+
 
 def _check_same_shape(mean_shape: Sequence, log_var_shape: Sequence) -> None:
     """Raise unless the two static shapes can be equal (None matches anything)."""
@@ -29,7 +31,7 @@ def _check_same_shape(mean_shape: Sequence, log_var_shape: Sequence) -> None:
 
 
 @keras.saving.register_keras_serializable(package="tfdl")
-class Sampling(keras.layers.Layer):
+class Sampling(SeedState, keras.layers.Layer):
     """Draws z ~ N(mean, exp(log_var)) by reparameterization.
 
     Computes `z = mean + exp(0.5 * log_var) * eps` with `eps ~ N(0, I)` of the
@@ -94,17 +96,3 @@ class Sampling(keras.layers.Layer):
         config.update({"seed": self.seed, "mean_at_inference": self.mean_at_inference})
         return config
 
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        # Keras saves no SeedGenerator state: without it a model loaded to go on
-        # training draws the noise of its first step again.
-        for index, generator in enumerate(self._seed_generators):
-            store[f"seed_generator_{index}"] = generator.state
-
-    def load_own_variables(self, store):
-        seeds = {k for k in store.keys() if str(k).startswith("seed_generator_")}
-        super().load_own_variables({k: store[k] for k in store.keys() if k not in seeds})
-        # Files saved before seed states were kept have none: those generators start afresh.
-        for index, generator in enumerate(self._seed_generators):
-            if f"seed_generator_{index}" in seeds:
-                generator.state.assign(store[f"seed_generator_{index}"])

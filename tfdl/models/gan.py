@@ -32,6 +32,7 @@ import tensorflow as tf
 from keras import ops
 from pydantic import Field, model_validator
 
+from tfdl.layers.seed_state import SeedState
 from tfdl.models.registry import register_model
 from tfdl.schema import StrictModel
 
@@ -217,7 +218,7 @@ def _tuned_optimizer(optimizer, learning_rate: float | None, beta_1: float | Non
     return type(optimizer).from_config(settings)
 
 
-class _GANBase(keras.Model):
+class _GANBase(SeedState, keras.Model):
     """Two players, two optimizers and the plumbing the trainer needs; subclasses write the steps.
 
     A subclass sets `self.generator`, `self.discriminator` and the loss
@@ -254,21 +255,6 @@ class _GANBase(keras.Model):
 
     def get_compile_config(self):
         return {"optimizer": self._given_optimizer} if self.compiled else None
-
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        # Keras saves no SeedGenerator state: without it a model loaded to go on
-        # training draws the noise of its first step again.
-        for index, generator in enumerate(self._seed_generators):
-            store[f"seed_generator_{index}"] = generator.state
-
-    def load_own_variables(self, store):
-        seeds = {k for k in store.keys() if str(k).startswith("seed_generator_")}
-        super().load_own_variables({k: store[k] for k in store.keys() if k not in seeds})
-        # Files saved before seed states were kept have none: those generators start afresh.
-        for index, generator in enumerate(self._seed_generators):
-            if f"seed_generator_{index}" in seeds:
-                generator.state.assign(store[f"seed_generator_{index}"])
 
     def compile_from_config(self, config):
         self.compile(optimizer=keras.optimizers.deserialize(config["optimizer"]))

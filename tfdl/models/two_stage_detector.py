@@ -43,6 +43,7 @@ import tensorflow as tf
 from pydantic import Field, model_validator
 
 from tfdl.detection import decode_boxes
+from tfdl.layers.seed_state import SeedState
 from tfdl.models.one_stage_detector import OneStageDetectorConfig, build_one_stage_detector, detector_anchors
 from tfdl.models.registry import register_model
 
@@ -130,7 +131,7 @@ class TwoStageDetectorConfig(OneStageDetectorConfig):
 
 
 @keras.saving.register_keras_serializable(package="tfdl")
-class TwoStageDetector(keras.Model):
+class TwoStageDetector(SeedState, keras.Model):
     """Backbone and RPN, proposals, RoI align, box (and mask) head: see the module docstring.
 
     Args:

@@ -13,22 +13,22 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfdl.rl.a2c import actor_critic_loss
-from tfdl.rl.agent import Agent
+from tfdl.rl.a2c import A2CAgent
 from tfdl.rl.env_runner import EnvRunner
 from tfdl.rl.environments import EnvSpec
-from tfdl.rl.policy import ActorCriticPolicy
 from tfdl.rl.returns import discounted_returns
 
 
-class ReinforceAgent(Agent):
-    """REINFORCE with baseline over an `ActorCriticPolicy`; config: `ReinforceConfig`."""
+class ReinforceAgent(A2CAgent):
+    """REINFORCE with baseline over an `ActorCriticPolicy`; config: `ReinforceConfig`.
+
+    The update is A2C's (`actor_critic_loss`); what differs is the data: whole
+    episodes with Monte Carlo returns instead of n-step rollouts with GAE.
+    """
 
     def __init__(self, config, spec: EnvSpec, total_steps: int, seed: int):
         super().__init__(config, spec, total_steps, seed)
-        self.policy = ActorCriticPolicy(spec, config.hidden_units, config.log_std_init, seed)
-        self.acting_model = self.policy.model
-        self.optimizer.build(self.policy.model.trainable_variables)
+        # Episodes differ in length: one trace for every batch size.
         self._update = tf.function(self._update_step, reduce_retracing=True)
 
     def iterate(self, runner: EnvRunner) -> dict[str, float]:
@@ -61,20 +61,3 @@ class ReinforceAgent(Agent):
         metrics = self._update({k: tf.convert_to_tensor(v) for k, v in batch.items()})
         self.updates.assign_add(1)
         return {**{k: float(v) for k, v in metrics.items()}, "learning_rate": learning_rate}
-
-    def _update_step(self, batch):
-        c = self.config
-        variables = self.policy.model.trainable_variables
-        with tf.GradientTape() as tape:
-            loss, policy_loss, value_loss, entropy = actor_critic_loss(
-                self.policy, batch, c.value_coef, c.entropy_coef, c.normalize_advantages)
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return {"loss": loss, "policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
-
-    def policy_outputs(self, observations):
-        """Greedy (argmax) or mean action plus logits or mean."""
-        return self.policy.deterministic_outputs(observations)
-
-    def trackables(self) -> dict:
-        """Policy, optimizer, random generator and the update counter."""
-        return {**self.policy.trackables(), "optimizer": self.optimizer, "updates": self.updates}
