@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def input_signature(model) -> list:
-    """`tf.TensorSpec`s for the model's inputs, batch dimension free."""
+    """The `tf.TensorSpec` of each of the model's inputs, batch dimension free."""
     import tensorflow as tf
 
     return [

@@ -5,6 +5,7 @@
     list_image_directory, load_text_directory  folders of images or texts, one sub-folder per class
     write_tfrecords, read_tfrecords, load_tfds file and TFDS sources
     make_shapes, shapes_dataset                synthetic shapes with boxes and masks (ships with tfdl)
+    generate, available_generators             generated datasets by name (xor, adding_problem, sine, ...)
     load_coco_detection, load_tfds_vision      COCO annotations; TFDS vision datasets per task
     augment_dataset                            augmentation that keeps boxes and masks with the image
     fit_normalization, fit_imputer, fit_text_vectorizer, build_augmentation
@@ -39,6 +40,8 @@ _LAZY = {
     "Pipeline": "tfdl.pipelines.pipeline",
     "build_pipeline": "tfdl.pipelines.pipeline",
     "load_sklearn_dataset": "tfdl.pipelines.sklearn_datasets",
+    "generate": "tfdl.pipelines.generated",
+    "available_generators": "tfdl.pipelines.generated",
     "SplitIndices": "tfdl.pipelines.splits",
     "split_indices": "tfdl.pipelines.splits",
     "encode_labels": "tfdl.pipelines.labels",

@@ -76,12 +76,12 @@ def load_coco_detection(
     annotations included, with only padding); objects follow the annotation
     order. Each element is `(image, targets)`: the image float32 `[H, W, 3]`
     in [0, 1] (bilinear resize with antialiasing; grayscale repeated to RGB),
-    and targets `{"boxes": float32 [max_objects, 4], "classes": int32
-    [max_objects]}`, padded with 0 and -1, plus for `instance` `"masks"`,
+    and targets, a dict of `boxes` float32 `[max_objects, 4]` and `classes`
+    int32 `[max_objects]`, padded with 0 and -1, plus for `instance` `masks`,
     uint8 `[max_objects, H, W]`, padded with 0.
 
     Args:
-        images_dir: the folder the images' `file_name`s are relative to.
+        images_dir: the folder the images' `file_name` paths are relative to.
         annotations_json: the COCO annotations file.
         image_size: (height, width) of every output image and mask.
         task: `detection` (boxes and classes) or `instance` (also masks).

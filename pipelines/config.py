@@ -70,7 +70,7 @@ class CsvSource(StrictModel):
 
 
 class TFRecordSource(StrictModel):
-    """TFRecord files of `tf.train.Example`s, already split into files per split.
+    """TFRecord files of `tf.train.Example` records, already split into files per split.
 
     Attributes:
         train, validation, test: file patterns of each split.

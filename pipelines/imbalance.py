@@ -53,7 +53,7 @@ def class_weights(train_labels: np.ndarray, num_classes: int) -> dict[int, float
         num_classes: the number of classes the model predicts.
 
     Returns:
-        `{class_index: weight}` for every class, as `model.fit(class_weight=...)` takes it.
+        A dict from each class index to its weight, as `model.fit(class_weight=...)` takes it.
 
     Raises:
         DataError: if a label is not an integer in `[0, num_classes)`, or a

@@ -38,7 +38,7 @@ def pad_sequences(
     pass it to the model when real steps can equal `pad_value`.
 
     Args:
-        sequences: each of shape (length, *features); every sequence has the
+        sequences: each of shape `(length, *features)`; every sequence has the
             same feature shape.
         max_length: the padded length; None: the longest sequence's length.
         pad_value: the value padded steps are filled with.
@@ -47,7 +47,7 @@ def pad_sequences(
         padding: put the padding "pre" (before) or "post" (after) the steps.
 
     Returns:
-        `(padded, mask)`: padded of shape (N, T, *features) and boolean mask
+        `(padded, mask)`: padded of shape `(N, T, *features)` and boolean mask
         of shape (N, T), True where a step is real.
 
     Raises:

@@ -128,8 +128,8 @@ def load_text_vectorizer(
 
     Args:
         vocabulary_path: the file from `save_vocabulary`.
-        max_tokens, sequence_length, standardize, split, ngrams, output_mode,
-            name: as for `fit_text_vectorizer`.
+        max_tokens: as for `fit_text_vectorizer`, like `sequence_length`,
+            `standardize`, `split`, `ngrams`, `output_mode` and `name`.
 
     Returns:
         The layer, ready to use.

@@ -484,7 +484,8 @@ def read_tfrecords(
             name every file read; with it the dataset knows its length.
 
     Returns:
-        A dataset of `{name: tensor of shape [batch, *shape]}` in the spec's dtypes.
+        A dataset of dicts from each feature name to a tensor of shape
+        `[batch, *shape]`, in the spec's dtypes.
 
     Raises:
         DataError: if no file matches, the spec or an argument is bad, or a

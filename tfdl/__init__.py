@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "RunConfig": "tfdl.config",
     "load_config": "tfdl.config",
-    "run": "tfdl.run",
+    "run_config": "tfdl.run:run",  # not `run`: that name is the module tfdl.run
     "build_model": "tfdl.models",
     "register_model": "tfdl.models",
 }

@@ -1,4 +1,4 @@
-"""The `tfdl` command: run, serve, predict, bench, edge, embeddings, rl, env, doctor.
+"""The `tfdl` command: run, serve, predict, bench, edge, embeddings, rl, env, doctor, atlas.
 
 Each command imports TensorFlow only when it runs, so `tfdl --help` is quick.
 """
@@ -244,6 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("path", help="a .keras file, a SavedModel folder (e.g. serving/NAME/1) or a .tflite file")
     doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
     doctor.set_defaults(func=_cmd_doctor)
+
+    from tfdl.atlas.command import add_atlas_commands
+
+    add_atlas_commands(commands)
 
     predict = commands.add_parser("predict", help="send a predict request to a tfdl or TF Serving server")
     predict.add_argument("--url", default="http://127.0.0.1:8501", help="server address")

@@ -14,6 +14,9 @@ from typing import Callable, Mapping
 def lazy_getattr(package: str, names: Mapping[str, str]) -> Callable[[str], object]:
     """A module-level `__getattr__` for `package` that loads `names[name]` (a module path) on first use.
 
+    A value `"module:attribute"` exports the module's `attribute` under
+    another name (needed where the name is also a submodule's).
+
     Example:
     >>> __getattr__ = lazy_getattr("tfdl", {"load_config": "tfdl.config"})
     >>> __getattr__("load_config").__name__
@@ -23,6 +26,7 @@ def lazy_getattr(package: str, names: Mapping[str, str]) -> Callable[[str], obje
     def __getattr__(name: str):
         if name not in names:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(names[name]), name)
+        module, _, attribute = names[name].partition(":")
+        return getattr(importlib.import_module(module), attribute or name)
 
     return __getattr__

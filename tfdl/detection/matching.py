@@ -41,6 +41,7 @@ def match_anchors(
     """Assign ground-truth boxes to anchors and compute each anchor's training targets.
 
     Rules, per image:
+
     1. Each anchor's candidate is the valid box of highest IoU with it (the
        first such box on a tie).
     2. Its label is `POSITIVE` (1) if that IoU >= `positive_iou`, `NEGATIVE`
@@ -49,6 +50,7 @@ def match_anchors(
        whose IoU with it equals its highest IoU over all anchors; those become
        positive and matched to it, even below `negative_iou`. An anchor
        claimed by several boxes goes to the one it overlaps most.
+
     An image without valid boxes gets all anchors negative.
 
     Args:

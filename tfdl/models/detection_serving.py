@@ -61,8 +61,9 @@ class DetectionPostprocessing(keras.layers.Layer):
         class_logits: float `(B, A, C)` logits, one sigmoid per class.
 
     Returns:
-        `{"boxes": (B, N, 4), "scores": (B, N), "classes": (B, N) int32,
-        "num_detections": (B,) int32}`, `N = max_detections`, zero-padded.
+        A dict of `boxes` `(B, N, 4)`, `scores` `(B, N)`, `classes` `(B, N)`
+        int32 and `num_detections` `(B,)` int32, where `N = max_detections`,
+        zero-padded.
 
     Example:
 
@@ -199,14 +200,14 @@ def detection_inference_model(
         model: a detector returning `{"box_deltas": (B, A, 4), "class_logits":
             (B, A, C)}` from one image input (`build_one_stage_detector`).
         anchors: its `(A, 4)` anchors (`detector_anchors(config)`).
-        max_detections, score_threshold, iou_threshold,
-        max_detections_per_class, scale_factors, nms: as
-            `DetectionPostprocessing`; `nms="per_class"` for a model that
-            converts to TFLite with its NMS.
+        max_detections: as `DetectionPostprocessing`, like `score_threshold`,
+            `iou_threshold`, `max_detections_per_class`, `scale_factors` and
+            `nms` (`nms="per_class"` for a model that converts to TFLite with
+            its NMS).
 
     Returns:
-        A `keras.Model` `image -> {"boxes", "scores", "classes",
-        "num_detections"}`.
+        A `keras.Model` from `image` to a dict of `boxes`, `scores`, `classes`
+        and `num_detections`.
 
     Raises:
         ValueError: if the model does not take one image input and return
@@ -251,8 +252,8 @@ def predict_detections(
         model: the raw detector (outputs `box_deltas`, `class_logits`).
         anchors: its `(A, 4)` anchors.
         images: float array `(N, H, W, C)` of the detector's input size.
-        max_detections, score_threshold, iou_threshold,
-        max_detections_per_class, scale_factors: as `DetectionPostprocessing`.
+        max_detections: as `DetectionPostprocessing`, like `score_threshold`,
+            `iou_threshold`, `max_detections_per_class` and `scale_factors`.
         batch_size: images per forward pass.
 
     Returns:

@@ -31,7 +31,7 @@ class EnvironmentConfig(StrictModel):
             (frozen into the exported policy).
         scale_rewards: divide rewards by the running std of the discounted return.
         max_episode_steps: cut episodes after this many steps; None: the environment's own limit.
-        clip_observations: bound of normalized observations (|x| <= clip).
+        clip_observations: bound of normalized observations (`|x| <= clip`).
     """
 
     name: str = Field("CartPole-v1", min_length=1)
@@ -62,7 +62,7 @@ class DQNConfig(_AgentBase):
         learning_starts: env steps of random acting before the first update.
         train_every: env steps (vector steps x num_envs) between training rounds.
         gradient_steps: gradient steps per training round.
-        prioritized: sample transitions in proportion to |TD error|^alpha (Schaul et al., 2016)
+        prioritized: sample transitions in proportion to `|TD error|^alpha` (Schaul et al., 2016)
             and correct with importance weights whose exponent goes from beta to 1.
         alpha, beta: the prioritization and importance-weight exponents.
         target_update: `hard` copies the online network into the target every
