@@ -20,6 +20,7 @@ TASKS = {
     "regression": "tfdl.tasks.regression:RegressionTask",
     "autoencoder": "tfdl.tasks.autoencoder:AutoencoderTask",
     "embedding": "tfdl.tasks.embedding:EmbeddingTask",
+    "language_model": "tfdl.tasks.language_model:LanguageModelTask",
 }
 
 

@@ -59,7 +59,7 @@ class EmbeddingData:
     input_name: str = "words"
 
 
-def _split_sentences(count: int, validation: float, test: float, seed: int) -> tuple[np.ndarray, ...]:
+def split_sentences(count: int, validation: float, test: float, seed: int) -> tuple[np.ndarray, ...]:
     order = np.random.default_rng(seed).permutation(count)
     n_val, n_test = max(1, round(count * validation)), max(1, round(count * test))
     if count - n_val - n_test < 1:
@@ -98,7 +98,7 @@ class EmbeddingTask(RunTask):
             raise ConfigError(f"data.source.name: {source.name!r} does not make sentences; embedding models need text")
         texts = [tokenize(t) for t in data.features]
         split = config.data.split
-        train_rows, val_rows, test_rows = _split_sentences(len(texts), split.validation, split.test, seed)
+        train_rows, val_rows, test_rows = split_sentences(len(texts), split.validation, split.test, seed)
         vocabulary = build_word_vocabulary([texts[i] for i in train_rows], settings.min_count, settings.max_words)
         report = DataReport()
         all_words = sum(len(t) for t in texts)
@@ -140,7 +140,7 @@ class EmbeddingTask(RunTask):
         ids, sentence = encode_corpus(texts, vocabulary)
         cells = cooccurrence_counts(ids, sentence, len(vocabulary), settings.window, settings.distance_weighting)
         upper = np.flatnonzero(cells.rows <= cells.columns)
-        train_part, val_part, test_part = (upper[p] for p in _split_sentences(
+        train_part, val_part, test_part = (upper[p] for p in split_sentences(
             len(upper), config.data.split.validation, config.data.split.test, seed))
         mirror = {(int(r), int(c)): i for i, (r, c) in enumerate(zip(cells.rows, cells.columns))}
 
