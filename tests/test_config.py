@@ -75,8 +75,8 @@ def test_name_is_required():
 def test_a_model_tfdl_run_cannot_train_yet_is_refused_before_any_work(tmp_path):
     from tfdl.run import run
 
-    config = load_config(None, ["model.name=gpt", "model.params={vocabulary_size: 10}"])
-    with pytest.raises(ConfigError, match="language_model"):
+    config = load_config(None, ["model.name=seq2seq", "model.params={source_vocabulary_size: 10, target_vocabulary_size: 10}"])
+    with pytest.raises(ConfigError, match="seq2seq"):
         run(config, output_dir=tmp_path / "out")
     assert not (tmp_path / "out").exists()
 

@@ -1,11 +1,11 @@
 """`tfdl run` on an embedding config end to end: data, training, group score, projector files, served vectors."""
 
-import http.client
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from http_calls import call
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "planted_word2vec.yaml"
 SHORT = ["data.source.examples=800", "training.epochs=3", "training.steps_per_execution=8",
@@ -46,13 +46,8 @@ def test_the_exported_model_serves_vectors_through_the_rest_app(embedding_run):
     store = ModelStore()
     store.add_model("planted", embedding_run.serving_dir)
     with BackgroundServer(store) as server:
-        connection = http.client.HTTPConnection(server.host, server.port, timeout=30)
-        connection.request("POST", "/v1/models/planted:predict", body=json.dumps(request),
-                           headers={"Content-Type": "application/json"})
-        response = connection.getresponse()
-        body = json.loads(response.read())
-        connection.close()
-    assert response.status == 200
+        status, body = call(server, "POST", "/v1/models/planted:predict", request)
+    assert status == 200, body
     served = np.asarray(body["predictions"], np.float32)
     trained = read_projector_files(embedding_run.run_dir)
     expected = [trained.vectors[trained.index[w]] for w in request["instances"][:-1]]

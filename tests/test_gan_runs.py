@@ -7,23 +7,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from http_calls import call
 
 
 
 class Killed(Exception):
     """Stands for the process being killed mid-run."""
-
-
-def call(server, method: str, path: str, body=None):
-    import http.client
-
-    connection = http.client.HTTPConnection(server.host, server.port, timeout=30)
-    connection.request(method, path, body=json.dumps(body).encode() if body is not None else None,
-                       headers={"Content-Type": "application/json"})
-    response = connection.getresponse()
-    data = json.loads(response.read())
-    connection.close()
-    return response.status, data
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """The language-model task of `tfdl run`: windows of a sentence stream, perplexity, and a served `generate`."""
 
-import http.client
 import json
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import pytest
 
 from tfdl.schema import ConfigError
 from tfdl.tasks.language_model import END, PAD, stream_windows, unigram_perplexity
+from http_calls import call
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "sentences_gpt.yaml"
 SHORT = ["training.epochs=2", "model.params.embed_dim=16", "model.params.num_layers=1",
@@ -64,13 +64,8 @@ def test_the_served_generate_signature_continues_the_sample_prompt(gpt_run):
     store = ModelStore()
     store.add_model("lm", gpt_run.serving_dir)
     with BackgroundServer(store) as server:
-        connection = http.client.HTTPConnection(server.host, server.port, timeout=30)
-        connection.request("POST", "/v1/models/lm:predict", body=json.dumps(request),
-                           headers={"Content-Type": "application/json"})
-        response = connection.getresponse()
-        body = json.loads(response.read())
-        connection.close()
-    assert response.status == 200, body
+        status, body = call(server, "POST", "/v1/models/lm:predict", request)
+    assert status == 200, body
     tokens = body["outputs"][0]  # one output: TF Serving's columnar answer is its value, not a dict
     assert tokens[: len(prompt)] == prompt and len(tokens) > len(prompt)
     assert all(0 <= t < len(words) for t in tokens)

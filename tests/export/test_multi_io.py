@@ -8,8 +8,6 @@ checked against numpy computed from the weights.
 
 from __future__ import annotations
 
-import http.client
-import json
 
 import grpc
 import keras
@@ -24,6 +22,7 @@ from tfdl.export.serving_model import export_serving_model
 from tfdl.serving.grpc_server import GrpcServer
 from tfdl.serving.model_store import ModelStore
 from tfdl.serving.server import BackgroundServer
+from http_calls import call
 
 VOCABULARY = ["cat", "dog"]
 
@@ -90,14 +89,7 @@ def served(tmp_path_factory):
 
 
 def post(server, path, body) -> tuple[int, dict]:
-    connection = http.client.HTTPConnection(server.host, server.port, timeout=30)
-    method = "GET" if body is None else "POST"
-    connection.request(method, path, body=None if body is None else json.dumps(body).encode(),
-                       headers={"Content-Type": "application/json"})
-    response = connection.getresponse()
-    status, data = response.status, json.loads(response.read())
-    connection.close()
-    return status, data
+    return call(server, "GET" if body is None else "POST", path, body)
 
 
 def test_signature_keys_and_dtypes_are_the_keras_ones(served):

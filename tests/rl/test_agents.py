@@ -16,6 +16,7 @@ from tfdl.rl.evaluation import evaluate_policy
 from tfdl.rl.normalization import ObservationNormalizer, RewardScaler
 from tfdl.rl.policy_export import ServedPolicy, load_policy
 from tfdl.rl.agent_run import build_agent, check_seeds, run_agent
+from http_calls import call
 
 RANDOM_POLICY_RETURN = 22.0  # mean CartPole-v1 return of uniform random actions
 
@@ -169,7 +170,6 @@ def test_evaluation_seeds_may_not_overlap_training_seeds():
 
 def test_tfdl_serve_serves_the_policy_with_the_sample_request(ppo_run):
     """The exported policy behind tfdl's REST server: the run's sample request gets the greedy action."""
-    import http.client
     import json
 
     from tfdl.serving.model_store import ModelStore
@@ -182,13 +182,8 @@ def test_tfdl_serve_serves_the_policy_with_the_sample_request(ppo_run):
     store = ModelStore()
     store.add_model("cartpole", run_dir / "export" / "serving" / "cartpole")
     with BackgroundServer(store) as server:
-        connection = http.client.HTTPConnection(server.host, server.port, timeout=30)
-        connection.request("POST", "/v1/models/cartpole:predict", body=json.dumps(request),
-                           headers={"Content-Type": "application/json"})
-        response = connection.getresponse()
-        body = json.loads(response.read())
-        connection.close()
-    assert response.status == 200, body
+        status, body = call(server, "POST", "/v1/models/cartpole:predict", request)
+    assert status == 200, body
     (prediction,) = body["predictions"]
     assert prediction["action"] == int(expected["action"][0])
     np.testing.assert_allclose(prediction["logits"], expected["logits"][0].numpy(), atol=1e-5)

@@ -1,22 +1,11 @@
 """The REST server against TF Serving's API, on a model exported by a short digits run."""
 
-import http.client
-import json
 import threading
 
 import keras
 import numpy as np
 import pytest
-
-
-def call(server, method, path, body=None):
-    connection = http.client.HTTPConnection(server.host, server.port, timeout=30)
-    payload = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
-    connection.request(method, path, body=payload, headers={"Content-Type": "application/json"})
-    response = connection.getresponse()
-    data = json.loads(response.read())
-    connection.close()
-    return response.status, data
+from http_calls import call
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ epoch (lowest `val_loss`, or the early-stopping monitor).
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
