@@ -10,6 +10,12 @@
     export/model.onnx                       when asked (tf2onnx)
     export/sample_request.json              a predict request with test examples
 
+When TFLite is asked for, recurrent layers with a fixed sequence length are
+unrolled in the SavedModel and TFLite files (`recurrent_unroll`): TFLite
+builtins run them only unrolled, and TFLite is converted from the
+SavedModel; `model.keras` keeps them as trained.
+`manifest.json` records the TFLite modes asked for.
+
 Then each artifact is checked against Keras on the test split: the float
 targets by their largest difference, each TFLite mode by its own report
 (difference, class agreement, accuracy, size, latency).
@@ -89,10 +95,12 @@ def export_stage(model, data, config: ExportConfig, export_dir: Path, *, classif
         classifier: the model's first output holds class probabilities.
     """
     from tfdl.export.model_server_config import ModelEntry, write_model_server_config
+    from tfdl.export.recurrent_unroll import unroll_recurrent
     from tfdl.export.serving_model import export_serving_model
 
     export_dir.mkdir(parents=True, exist_ok=True)
-    served = inference_model(model, data.preprocessing, name=config.model_name,
+    trained = unroll_recurrent(model) if config.tflite else model
+    served = inference_model(trained, data.preprocessing, name=config.model_name,
                              raw_shape=data.input_shape, raw_dtype=data.input_dtype)
     inputs = {data.input_name: data.test_inputs}
     serving_model_dir = export_dir / "serving" / config.model_name
@@ -102,7 +110,7 @@ def export_stage(model, data, config: ExportConfig, export_dir: Path, *, classif
         served, version_dir(serving_model_dir, version), class_names=data.class_names,
         classify=config.classify and classifier and _classify_fits(served), warmup=warmup,
         warmup_records=max(config.warmup_requests, 1), model_name=config.model_name,
-        preprocessing=preprocessing_constants(data.preprocessing),
+        preprocessing=preprocessing_constants(data.preprocessing), tflite=config.tflite,
     )
     artifacts = {"SavedModel (TF Serving layout)": saved}
     artifacts["TF Serving models.config"] = write_model_server_config(
@@ -110,8 +118,11 @@ def export_stage(model, data, config: ExportConfig, export_dir: Path, *, classif
         [ModelEntry(name=config.model_name, base_path=str(serving_model_dir.resolve()))],
     )
     if config.keras:
+        # Rolled, as trained: an unrolled model trains much slower (recurrent_unroll).
+        keras_form = served if trained is model else inference_model(
+            model, data.preprocessing, name=config.model_name, raw_shape=data.input_shape, raw_dtype=data.input_dtype)
         artifacts["Keras"] = export_dir / "model.keras"
-        served.save(artifacts["Keras"])
+        keras_form.save(artifacts["Keras"])
     result = ExportResult(artifacts, ParityReport(examples=len(data.test_inputs), atol=config.parity_atol),
                           version=version, serving_model_dir=serving_model_dir, saved_model_dir=saved)
     exports = _tflite_exports(saved, data, config, export_dir, result, log)

@@ -9,6 +9,7 @@
                      "outputs": {"probabilities": {"dtype": "float32", "shape": [-1, 10]}}}},
       "labels": ["0", "1", ...],                   # when known
       "preprocessing": {"normalization": {...}},   # fitted constants, when known
+      "tflite": ["float32"],                       # TFLite modes the export writes, when known ([]: none)
       "files": {"saved_model.pb": {"size": 123, "sha256": "..."}, "variables/variables.index": {...}}
     }
 
@@ -16,6 +17,11 @@ The signatures are read back from the written `saved_model.pb`, so the
 manifest says what a client of TF Serving will see, not what the exporter
 meant. The manifest sits next to `saved_model.pb` (TF Serving and
 `tf.saved_model.load` read only the files they know, so it is ignored there).
+
+`tflite` says whether the version was made for TFLite too: the modes of
+the export config (`export.tflite`), `[]` when it deliberately writes no
+`.tflite` file; absent when the exporter did not say. `tfdl doctor` reads
+it to judge whether ops TFLite cannot run are a problem for this version.
 
 `files` covers every file of the version folder except the manifest itself
 and `assets.extra/`: that folder is TF Serving's place for side files added
@@ -48,6 +54,7 @@ def write_manifest(
     *,
     labels: Sequence[str] | None = None,
     preprocessing: Mapping | None = None,
+    tflite: Sequence[str] | None = None,
 ) -> Path:
     """Write `manifest.json` for the complete SavedModel in `version_dir`.
 
@@ -60,6 +67,8 @@ def write_manifest(
             classifies.
         preprocessing: the fitted preprocessing constants (JSON-serializable),
             as `tfdl.export.export_stage.preprocessing_constants` gives them.
+        tflite: the TFLite modes the export writes from this version (`[]`:
+            none); None records nothing.
 
     Returns:
         The path of the written manifest.
@@ -79,6 +88,8 @@ def write_manifest(
         manifest["labels"] = [str(label) for label in labels]
     if preprocessing:
         manifest["preprocessing"] = dict(preprocessing)
+    if tflite is not None:
+        manifest["tflite"] = [str(mode) for mode in tflite]
     try:
         text = json.dumps(manifest, indent=1, sort_keys=True)
     except TypeError as error:

@@ -10,20 +10,40 @@ converter error, `flex_attributions` out of a converted `.tflite` file (its
 tensor names are node names), and `builtin_attributions` runs a builtins-only
 conversion of a SavedModel to find them. Each attribution carries a known
 change that keeps the layer on builtins, where there is one.
+
+A recurrent layer (SimpleRNN, LSTM, GRU) left as a loop over TensorLists has
+two fixes (`export/recurrent_unroll.py` has the measurements): with no fixed
+sequence length, fix it; with a fixed one, unroll the layer, which tfdl's
+export does when it writes TFLite. `fixed_length_inputs` tells from the
+signature which applies, and `with_recurrent_fix` picks it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+
+# The ops a recurrent layer's loop leaves when TFLite cannot lower it.
+RECURRENT_OPS = r"^TensorList|^TensorArray|^While$"
+DYNAMIC_LENGTH_FIX = (
+    "a recurrent layer over sequences of no fixed length, which TFLite builtins cannot run: fix the "
+    "sequence length of the model's input, a static sequence length (keras.Input((T, features)), or (T,) for "
+    "token ids; in tfdl's rnn and rnn_regressor set `input_shape: [T, features]` or `max_length: T`), and "
+    "tfdl's export unrolls the layer over it (`unroll=True`) when it writes TFLite; or allow Select TF ops "
+    "(export.tflite_tf_ops: true) for a runtime with the Flex delegate"
+)
+STATIC_LENGTH_FIX = (
+    "a recurrent layer left as a loop, which TFLite builtins cannot run with a free batch size although "
+    "the sequence length is fixed: export with tfdl asking for TFLite (export.tflite), which unrolls the "
+    "layer over its length, or build the layer with `unroll=True` for the export only (unrolled training "
+    "is much slower)"
+)
 
 # Known fixes, first match wins: (pattern on the op name, the change to make).
 KNOWN_FIXES: tuple[tuple[str, str], ...] = (
-    (r"^TensorList|^TensorArray|^While$",
-     "a recurrent layer over a dynamic sequence length: give the Input a static sequence length "
-     "and build the RNN with `unroll=True` (short sequences), or allow Select TF ops"),
+    (RECURRENT_OPS, DYNAMIC_LENGTH_FIX),
     (r"^(Stateless)?Random|^Multinomial|^RandomStandardNormal",
      "random sampling at inference: serve the mean instead, e.g. `Sampling(mean_at_inference=True)`, "
      "or keep noise layers (Dropout, GaussianNoise) to training"),
@@ -242,6 +262,45 @@ def builtin_attributions(saved_model_dir: Path | str, layer_names: Iterable[str]
             raise ValueError(f"TFLite cannot convert {saved_model_dir}: {str(error).strip()[:500]}") from error
         return found
     return []
+
+
+def is_recurrent_op(op: str) -> bool:
+    """Whether TensorFlow op `op` is left by a recurrent layer's loop (TensorLists, While)."""
+    return re.search(RECURRENT_OPS, op.removeprefix("tf.").removeprefix("Flex")) is not None
+
+
+def fixed_length_inputs(inputs: Iterable[tuple[str, Iterable[int | None] | None]]) -> bool:
+    """Whether every input of a signature has a fixed shape past the batch, so sequence lengths are fixed.
+
+    Args:
+        inputs: `(dtype name, shape)` per input, None or -1 for a free
+            dimension, a shape of None for unknown rank.
+
+    Returns:
+        True when every input is numeric with every dimension after the
+        first fixed; False otherwise (a string input is tokenized inside
+        the model, to sequences whose length the signature does not show).
+    """
+    for dtype, shape in inputs:
+        if dtype == "string" or shape is None:
+            return False
+        if any(size is None or size < 0 for size in list(shape)[1:]):
+            return False
+    return True
+
+
+def with_recurrent_fix(attributions: Iterable[OpAttribution], fixed_length: bool) -> list[OpAttribution]:
+    """The attributions, recurrent ops given the fix for a fixed or a free sequence length.
+
+    Args:
+        attributions: from `builtin_attributions` and friends.
+        fixed_length: the model's inputs fix the sequence length (`fixed_length_inputs`).
+
+    Returns:
+        The same attributions, recurrent ops' fix replaced.
+    """
+    fix = STATIC_LENGTH_FIX if fixed_length else DYNAMIC_LENGTH_FIX
+    return [replace(a, fix=fix) if is_recurrent_op(a.op) else a for a in attributions]
 
 
 def describe_attributions(attributions: Iterable[OpAttribution]) -> str:

@@ -55,6 +55,7 @@ def export_serving_model(
     warmup_records: int = 10,
     model_name: str = "model",
     preprocessing: Mapping | None = None,
+    tflite: Sequence[str] | None = None,
 ) -> Path:
     """Write `model` as a SavedModel with the signatures TF Serving's APIs call.
 
@@ -75,6 +76,8 @@ def export_serving_model(
         model_name: the served model name written in the warm-up requests.
         preprocessing: fitted preprocessing constants for the manifest
             (JSON-serializable, see `export_stage.preprocessing_constants`).
+        tflite: the TFLite modes converted from this version, for the
+            manifest (`[]`: none); None records nothing.
 
     Returns:
         `directory`.
@@ -113,7 +116,7 @@ def export_serving_model(
             write_method_names(staging, method_names)
         if warmup is not None:
             write_warmup_requests(staging, model_name, warmup, num_records=warmup_records)
-        write_manifest(staging, labels=class_names, preprocessing=preprocessing)
+        write_manifest(staging, labels=class_names, preprocessing=preprocessing, tflite=tflite)
         if directory.exists():
             directory.rmdir()
         staging.rename(directory)

@@ -9,7 +9,10 @@ same input and output names.
 
 Ops outside the TFLite builtin set fail the conversion with a
 `TFLiteConversionError` that names them, each with the Keras layer that made
-it and the known change that keeps that layer on builtins (`op_attribution`);
+it and the known change that keeps that layer on builtins (`op_attribution`):
+a recurrent layer converts only unrolled over a fixed sequence length (the
+export stage unrolls it, `recurrent_unroll`), so the error for one says to
+fix the length, or to unroll where it is fixed already;
 `allow_tf_ops=True` keeps them as Select TF ("Flex") ops, and the result
 records which ones it holds and their layers, because a Flex model runs only
 on a runtime with the Flex delegate linked in.
@@ -31,7 +34,15 @@ from typing import Literal, get_args
 import numpy as np
 
 from tfdl.export.config import TFLiteMode
-from tfdl.export.op_attribution import OpAttribution, conversion_attributions, describe_attributions, flex_attributions
+from tfdl.export.op_attribution import (
+    OpAttribution,
+    conversion_attributions,
+    describe_attributions,
+    fixed_length_inputs,
+    flex_attributions,
+    is_recurrent_op,
+    with_recurrent_fix,
+)
 
 IODtype = Literal["float32", "int8", "uint8"]
 
@@ -204,8 +215,18 @@ def _configure(tf, converter, mode, representative, io_dtype, allow_tf_ops) -> N
 
 def _conversion_error(error, saved_model_dir, mode: str) -> TFLiteConversionError:
     flex = _ops_needing_flex(error)
-    by_layer = describe_attributions(conversion_attributions(error))
+    attributions = conversion_attributions(error)
+    recurrent = sorted({a.layer or a.node or a.op for a in attributions if is_recurrent_op(a.op)})
+    if recurrent:
+        attributions = with_recurrent_fix(attributions, _fixed_length(saved_model_dir))
+    by_layer = describe_attributions(attributions)
     by_layer = f"\nEach op, its layer and the known fix:\n{by_layer}" if by_layer else ""
+    if recurrent and not flex:
+        # The converter's own sentence (disable `_experimental_lower_tensor_list_ops`) is no fix here.
+        return TFLiteConversionError(
+            f"TFLite cannot convert {saved_model_dir} ({mode}): recurrent layer(s) {', '.join(recurrent)} "
+            f"run as a loop over TensorLists, which TFLite builtins cannot hold.{by_layer}"
+        )
     if flex:
         ops = ", ".join(f"{op} ({node})" if node else op for op, node in sorted(flex.items()))
         return TFLiteConversionError(
@@ -220,6 +241,14 @@ def _conversion_error(error, saved_model_dir, mode: str) -> TFLiteConversionErro
     text = (messages[0] if messages else str(error)).strip()
     cause = text.splitlines()[0] if text else type(error).__name__
     return TFLiteConversionError(f"TFLite cannot convert {saved_model_dir} ({mode}): {cause}{by_layer}")
+
+
+def _fixed_length(saved_model_dir) -> bool:
+    """Whether the predict signature's inputs fix every dimension past the batch (so sequence lengths)."""
+    from tfdl.export.manifest import saved_model_signatures
+
+    inputs = saved_model_signatures(saved_model_dir).get(_SIGNATURE, {}).get("inputs", {})
+    return fixed_length_inputs((spec["dtype"], spec["shape"]) for spec in inputs.values())
 
 
 def _ops_needing_flex(error) -> dict[str, str | None]:

@@ -62,6 +62,19 @@ class Inverse(keras.layers.Layer):
         return tf.linalg.inv(x)
 
 
+@keras.saving.register_keras_serializable(package="tfdl_doctor_test")
+class InverseHead(keras.Model):
+    """A subclassed model (no Keras inputs) with a sublayer TFLite builtins cannot run."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.inverse = Inverse(name="inverse")
+        self.flat = keras.layers.Flatten(name="flat")
+
+    def call(self, x):
+        return self.flat(self.inverse(x))
+
+
 def _findings(report, check):
     return {finding.layer: finding for finding in report.findings if finding.check == check}
 
@@ -148,7 +161,8 @@ def test_get_config_missing_a_constructor_argument_is_named(broken):
 
 def test_sublayer_left_unbuilt_by_build_is_named(broken):
     report = diagnose(broken["two_step"])
-    assert report.checks[-1] == "unbuilt" and "subclassed model" in report.notes[0]
+    # A subclassed model: its TFLite check exports it with the input shape its file records.
+    assert report.checks[-2:] == ["unbuilt", "tflite_ops"] and report.notes == []
     unbuilt = _findings(report, "unbuilt")
     assert set(unbuilt) == {"inner"} and len(report.findings) == 1
     assert "fresh random weights" in unbuilt["inner"].problem and "build()" in unbuilt["inner"].fix
@@ -227,3 +241,140 @@ def test_what_tfdl_exports_is_clean(digits_run, capsys):
     for path in (export / "model.keras", versions[-1], export / "model.tflite"):
         assert main_doctor(argparse.Namespace(path=str(path), json=False)) == 0, capsys.readouterr().out
         assert "no problems found" in capsys.readouterr().out
+
+
+def _export(model, path, tflite):
+    from tfdl.export.serving_model import export_serving_model
+
+    return export_serving_model(model, path, tflite=tflite)
+
+
+def _doctor(path, capsys) -> tuple[int, dict]:
+    capsys.readouterr()  # drop what ran before (a run's epoch lines)
+    code = main_doctor(argparse.Namespace(path=str(path), json=True))
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_subclassed_models_get_the_tflite_check(tmp_path, capsys):
+    from registry_models import TINY, served_forms
+
+    from tfdl.models import build_model
+
+    head = InverseHead(name="inverse_head")
+    head(np.eye(2, dtype="float32")[None])
+    report = diagnose(_save(head, tmp_path / "inverse_head.keras"))
+    assert report.checks[-1] == "tflite_ops" and report.notes == []
+    assert {(f.layer, f.problem.split()[1]) for f in report.findings} == {("inverse", "MatrixInverse")}
+
+    vae = build_model("vae", TINY["vae"])
+    served_forms("vae", vae, primary_only=True)  # the first call builds it and records its input shape
+    code, found = _doctor(_save(vae, tmp_path / "vae.keras"), capsys)
+    assert code == 0 and found["checks"][-1] == "tflite_ops" and found["notes"] == []
+
+    # A GAN is never called as a whole: its generator and discriminator are checked instead, and a note says so.
+    gan = build_model("dcgan", TINY["dcgan"])
+    served_forms("dcgan", gan, primary_only=True)
+    code, found = _doctor(_save(gan, tmp_path / "dcgan.keras"), capsys)
+    assert code == 0 and found["checks"][-1] == "tflite_ops"
+    assert "functional parts" in found["notes"][0] and "generator, discriminator" in found["notes"][0]
+
+
+def test_manifest_decides_whether_tflite_ops_are_a_problem(broken, tmp_path, capsys):
+    flexy = keras.saving.load_model(broken["flex_keras"], safe_mode=True)
+    meant_for_tflite = _export(flexy, tmp_path / "tflite" / "1", ["float32"])
+    code, found = _doctor(meant_for_tflite, capsys)
+    assert code == 1 and {f["severity"] for f in found["findings"]} == {"problem"}
+    assert {f["layer"] for f in found["findings"]} == {"inverse", "sampler"}
+
+    no_tflite = _export(flexy, tmp_path / "no_tflite" / "1", [])
+    code, found = _doctor(no_tflite, capsys)
+    assert code == 0 and found["ok"] is True
+    assert {(f["layer"], f["severity"]) for f in found["findings"]} == {("inverse", "note"), ("sampler", "note")}
+    assert all("export.tflite is []" in f["problem"] for f in found["findings"])
+    # The JSON keeps its keys; each finding only gains `severity`.
+    assert set(found) == {"path", "kind", "ok", "checks", "findings", "notes"}
+    assert set(found["findings"][0]) == {"check", "layer", "problem", "fix", "severity"}
+
+    # A manifest that does not say (written by other code) or none at all: the intent is unknown, a problem.
+    unknown = _export(flexy, tmp_path / "unknown" / "1", None)
+    assert diagnose(unknown).ok is False
+    (no_tflite / "manifest.json").unlink()
+    assert diagnose(no_tflite).ok is False
+    (no_tflite / "manifest.json").write_text("{not json")
+    assert ("manifest", None) in {(f.check, f.layer) for f in diagnose(no_tflite, convert=False).findings}
+
+
+def test_a_dynamic_length_rnn_is_named_with_the_fix_the_length_suggestion(tmp_path, capsys):
+    from registry_models import TINY
+
+    from tfdl.models import build_model
+
+    rnn = build_model("rnn", TINY["rnn"])  # token ids of any length
+    saved = _export(rnn, tmp_path / "rnn" / "1", ["float32"])
+    code, found = _doctor(saved, capsys)
+    # The converter stops at the first loop it cannot lower.
+    assert code == 1 and found["findings"]
+    assert {f["layer"] for f in found["findings"]} <= {"bidirectional_1", "bidirectional_2"}
+    assert all("fix the sequence length" in f["fix"] and "max_length: T" in f["fix"] for f in found["findings"])
+    report = diagnose(_save(rnn, tmp_path / "rnn.keras"))
+    assert report.findings and all("fix the sequence length" in f.fix for f in report.findings)
+
+
+def test_doctor_passes_the_exported_rnn_models(tmp_path, capsys):
+    from registry_models import TINY
+
+    from tfdl.export.recurrent_unroll import unroll_recurrent
+    from tfdl.models import build_model
+
+    # A text rnn over token ids of any length, exported as its config says (no TFLite): notes, exit 0.
+    rnn = build_model("rnn", TINY["rnn"])
+    code, found = _doctor(_export(rnn, tmp_path / "rnn" / "1", []), capsys)
+    assert code == 0 and found["findings"] and {f["severity"] for f in found["findings"]} == {"note"}
+    # With a fixed length the export unrolls it for TFLite: nothing to report at all.
+    fixed = build_model("rnn", {**TINY["rnn"], "max_length": 6})
+    code, found = _doctor(_export(unroll_recurrent(fixed), tmp_path / "fixed" / "1", ["float32"]), capsys)
+    assert (code, found["findings"]) == (0, [])
+    code, found = _doctor(_save(fixed, tmp_path / "fixed.keras"), capsys)  # the .keras check unrolls it too
+    assert (code, found["findings"]) == (0, [])
+
+
+def test_doctor_passes_a_recurrent_run_export_with_tflite(tmp_path, capsys):
+    """configs/sine_forecaster.yaml (rnn_regressor, 40 fixed steps) writes TFLite; doctor passes all it exports."""
+    from tfdl.config import load_config
+    from tfdl.run import run
+
+    config = load_config("sine_forecaster", ["data.source.examples=300", "training.epochs=2",
+                                             "training.early_stopping=null", "model.params.units=[4]"])
+    result = run(config, output_dir=tmp_path / "run", log=lambda _: None)
+    version = result.serving_dir / str(result.version)
+    assert json.loads((version / "manifest.json").read_text())["tflite"] == ["float32"]
+    assert result.metrics["parity"]["targets"]["tflite"]["passed"]
+    export = tmp_path / "run" / "export"
+    for path in (export / "model.keras", version, export / "model.tflite"):
+        code, found = _doctor(path, capsys)
+        assert (code, found["findings"], found["notes"]) == (0, [], []), path
+
+
+def test_doctor_passes_a_text_rnn_run_export_without_tflite(tmp_path, capsys):
+    """configs/sentences_lstm.yaml (rnn on raw strings) writes no TFLite: its string and loop ops are notes."""
+    from tfdl.config import load_config
+    from tfdl.run import run
+
+    config = load_config("sentences_lstm", ["training.epochs=1", "training.early_stopping=null",
+                                            "model.params.units=[4]", "model.params.embed_dim=4"])
+    result = run(config, output_dir=tmp_path / "run", log=lambda _: None)
+    version = result.serving_dir / str(result.version)
+    assert json.loads((version / "manifest.json").read_text())["tflite"] == []
+    layers = {}
+    for path in (tmp_path / "run" / "export" / "model.keras", version):
+        code, found = _doctor(path, capsys)
+        assert code == 0 and found["findings"], path
+        assert {f["severity"] for f in found["findings"]} == {"note"}
+        layers[path.suffix] = {f["layer"] for f in found["findings"]}
+    # The .keras check converts the unrolled form (24 fixed steps), so it reaches the string ops; the
+    # SavedModel's conversion stops at the bidirectional LSTM's loop first.
+    assert layers == {".keras": {"text_vectorization"}, "": {"rnn"}}
+    # The same .keras file outside its export folder has no record of its purpose: problems again.
+    moved = tmp_path / "elsewhere.keras"
+    moved.write_bytes((tmp_path / "run" / "export" / "model.keras").read_bytes())
+    assert diagnose(moved).ok is False

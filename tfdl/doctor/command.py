@@ -46,13 +46,13 @@ def diagnose(path: Path | str, *, convert: bool = True) -> DoctorReport:
 
 
 def main_doctor(args: argparse.Namespace) -> int:
-    """`tfdl doctor PATH [--json]`: print the report; exit 1 on a problem, 2 on a path it cannot check.
+    """`tfdl doctor PATH [--json]`: print the report; exit 1 on a problem (not a note), 2 on a path it cannot check.
 
     Args:
         args: parsed arguments with `path` (str) and `json` (bool).
 
     Returns:
-        0 when clean, 1 when a problem was found, 2 when `path` cannot be checked.
+        0 when clean (notes only), 1 when a problem was found, 2 when `path` cannot be checked.
     """
     try:
         report = diagnose(args.path)

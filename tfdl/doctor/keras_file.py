@@ -9,6 +9,23 @@ that miss constructor arguments. Only a file clean of those is loaded (with
 skipped and which get fresh random weights on their first call. Last, the
 model is exported to a SavedModel in a temporary folder and converted with
 TFLite builtins only; each op that stops it is named with its layer.
+
+The conversion checks what tfdl's export would convert: recurrent layers
+with a fixed sequence length unrolled (`tfdl.export.recurrent_unroll`), so
+only those of no fixed length are found, with the fix to fix it. A
+subclassed model has no Keras inputs, so it is exported with the input
+shape its file records (`build_config`, from its first call) at the
+model's input dtype; one that records none (a model that was never called
+as a whole, like a GAN, or that takes a dict) is checked through its
+functional parts (a GAN's generator and discriminator); where there are
+none either, a note says the check was skipped and why.
+
+A `.keras` file holds no record of what it was exported for, but a tfdl
+export folder does: `export/model.keras` sits beside
+`export/serving/NAME/VERSION/manifest.json`. When that manifest says the
+export writes no TFLite file (`export.tflite: []`), the TFLite findings of
+the `.keras` file are notes, as for the SavedModel; anywhere else they are
+problems.
 """
 
 from __future__ import annotations
@@ -24,6 +41,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tfdl.doctor.findings import DoctorReport, Finding, tflite_op_finding
+
+# The Keras file tfdl's export stage writes, beside its serving/NAME/VERSION/ folders.
+_EXPORTED_KERAS = "model.keras"
 
 # Lookup layers that read a vocabulary file when it is given as a path.
 _VOCABULARY_LAYERS = ("StringLookup", "IntegerLookup", "TextVectorization")
@@ -248,7 +268,8 @@ def load_findings(path: Path | str) -> tuple[list[Finding], object | None]:
     ]
     # `_flatten_layers` is Keras 3's own walk over nested layers (public `.layers` stops at one level).
     for layer in model._flatten_layers(include_self=False):
-        if not layer.built:
+        # A lookup layer keeps its vocabulary in a table restored on load, and is never built, even when new.
+        if not layer.built and type(layer).__name__ not in _VOCABULARY_LAYERS:
             findings.append(Finding(
                 "unbuilt", layer.name, "this sublayer is not built after loading: its saved weights, if any, were "
                 "skipped, and its first call creates fresh random weights",
@@ -256,28 +277,132 @@ def load_findings(path: Path | str) -> tuple[list[Finding], object | None]:
     return findings, model
 
 
-def tflite_findings(model, names: list[str]) -> list[Finding]:
+def tflite_findings(model, names: list[str], input_signature: list | None = None) -> list[Finding]:
     """Export `model` to a temporary SavedModel and name each op TFLite builtins cannot run, with its layer.
 
     Args:
         model: the loaded Keras model.
         names: its layer names (to attribute ops to).
+        input_signature: the inputs to export a subclassed model with;
+            None for a model with Keras inputs.
 
     Returns:
         One finding per op and layer; one finding if the export or the
         conversion fails for another reason.
+
+    Raises:
+        ValueError, TypeError: the export of a model with `input_signature` fails.
     """
     from tfdl.export.op_attribution import builtin_attributions
+    from tfdl.export.recurrent_unroll import unroll_recurrent
 
     with tempfile.TemporaryDirectory() as scratch:
         saved = Path(scratch) / "saved_model"
+        if input_signature is not None:
+            # A subclassed model whose export fails is the caller's note, not a finding.
+            model.export(str(saved), format="tf_saved_model", verbose=False, input_signature=input_signature)
         try:
-            model.export(str(saved), format="tf_saved_model", verbose=False)
+            if input_signature is None:
+                unroll_recurrent(model).export(str(saved), format="tf_saved_model", verbose=False)
             attributions = builtin_attributions(saved, names)
         except (ValueError, TypeError) as error:
             return [Finding("tflite_ops", None, f"the model does not convert to TFLite: {str(error).splitlines()[0]}",
                             "export it with tfdl.export.export_saved_model and convert with convert_tflite to see why")]
     return [tflite_op_finding(a) for a in attributions]
+
+
+def recorded_input_signature(config: dict, model) -> list | None:
+    """The inputs a subclassed model was first called with, as its `.keras` file records them.
+
+    Args:
+        config: from `read_keras_config`.
+        model: the loaded model (for its input dtype).
+
+    Returns:
+        One `keras.InputSpec` per recorded input shape, batch left free, in
+        the structure `model.export(input_signature=...)` takes; None when
+        the file records no input shape (never called as a whole, or a dict).
+    """
+    import keras
+
+    shape = (config.get("build_config") or {}).get("input_shape")
+
+    def spec(dims):
+        return keras.InputSpec(shape=(None, *dims[1:]), dtype=model.input_dtype)
+
+    if _is_shape(shape):
+        return [spec(shape)]
+    if isinstance(shape, list) and shape and all(_is_shape(item) for item in shape):
+        return [[spec(item) for item in shape]]  # one positional argument: the list of inputs
+    return None
+
+
+def _is_shape(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(d is None or isinstance(d, int) for d in value)
+
+
+def _functional_parts(model) -> list:
+    """The outermost functional models inside `model` (a GAN's generator and discriminator)."""
+    parts = []
+    for layer in model._flatten_layers(include_self=False, recursive=False):
+        if getattr(layer, "inputs", None):
+            parts.append(layer)
+        elif hasattr(layer, "_flatten_layers"):
+            parts += _functional_parts(layer)
+    return parts
+
+
+def subclassed_tflite_findings(model, config: dict, report: DoctorReport) -> list[Finding] | None:
+    """The TFLite check of a subclassed model: exported with its recorded inputs, else through its functional parts.
+
+    Args:
+        model: the loaded subclassed model.
+        config: from `read_keras_config`.
+        report: the report, to which a note is added where the check cannot cover the whole model.
+
+    Returns:
+        The findings of `tflite_findings`, over the model or its parts;
+        None when nothing could be checked (the note says why).
+    """
+    # A subclassed model's config does not list its sublayers; the loaded model has them.
+    names = list(dict.fromkeys(layer_names(config) + [layer.name for layer in model._flatten_layers()]))
+    signature = recorded_input_signature(config, model)
+    if signature is not None:
+        try:
+            return tflite_findings(model, names, signature)
+        except (ValueError, TypeError) as error:
+            cause = f"exporting it with its recorded input shape fails ({str(error).splitlines()[0]})"
+    else:
+        cause = "its file records no input shape (it was never called as a whole, or takes a dict)"
+    parts = _functional_parts(model)
+    if not parts:
+        report.notes.append(f"tflite_ops skipped: subclassed model '{model.name}': {cause}, and it holds no "
+                            "functional model to check instead; check the SavedModel it is served from")
+        return None
+    report.notes.append(f"tflite_ops checked on the functional parts of subclassed model '{model.name}' "
+                        f"({', '.join(part.name for part in parts)}): {cause}")
+    return [finding for part in parts for finding in tflite_findings(part, names)]
+
+
+def export_tflite_targets(path: Path | str) -> list[str] | None:
+    """The TFLite modes of the tfdl export a `.keras` file belongs to, from the manifest beside it.
+
+    Args:
+        path: the `.keras` file.
+
+    Returns:
+        The `tflite` list of the newest version's manifest when `path` is
+        the `model.keras` of a tfdl export folder serving one model; None
+        otherwise (no export folder, several models, no record).
+    """
+    from tfdl.doctor.saved_model import tflite_targets
+
+    path = Path(path)
+    models = [d for d in (path.parent / "serving").glob("*") if d.is_dir()] if path.name == _EXPORTED_KERAS else []
+    if len(models) != 1:
+        return None
+    versions = sorted((d for d in models[0].iterdir() if d.name.isdigit()), key=lambda d: int(d.name))
+    return tflite_targets(versions[-1])[0] if versions else None
 
 
 def _blocks_loading(finding: Finding) -> bool:
@@ -306,10 +431,15 @@ def diagnose_keras(path: Path | str, *, convert: bool = True) -> DoctorReport:
     report.checks += ["load", "unbuilt"]
     found, model = load_findings(path)
     report.findings += found
-    if convert and model is not None and not getattr(model, "inputs", None):
-        # A subclassed model has no input signature until called, so it cannot be exported as loaded.
-        report.notes.append("tflite_ops skipped: a subclassed model without Keras inputs; check its SavedModel")
-    elif convert and model is not None:
-        report.checks.append("tflite_ops")
-        report.findings += tflite_findings(model, layer_names(config))
+    if convert and model is not None:
+        if getattr(model, "inputs", None):
+            found = tflite_findings(model, layer_names(config))
+        else:
+            found = subclassed_tflite_findings(model, config, report)
+        if found is not None:
+            report.checks.append("tflite_ops")
+            if found and export_tflite_targets(path) == []:
+                found = [f.as_note("a note, not a problem: the manifest.json of the export beside this file says "
+                                   "it writes no TFLite file, export.tflite is []") for f in found]
+            report.findings += found
     return report

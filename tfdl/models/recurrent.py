@@ -23,6 +23,16 @@ and backward pass; checked with `tf.function(jit_compile=True)` under TF
 marks it `layer.supports_jit = False`; the trainer reads that
 (`tfdl.training.steps.supports_xla`) and leaves `jit_compile: auto` off,
 or refuses `jit_compile: true`, for such a model.
+
+TFLite: the layers run as a while loop over TensorLists, which TFLite
+builtins hold only unrolled over a fixed sequence length. So give the input
+a fixed length (`input_shape: [T, features]`, or `max_length` for token ids;
+a text run fills `max_length` from `data.text.sequence_length`) and the
+export stage unrolls the trained layers when it writes TFLite, while
+training keeps the loop (see `tfdl.export.recurrent_unroll` for the
+measurements). With a length of None (`input_shape: [null, F]`, or
+bucketed text) the TFLite conversion fails, naming the layers. A text model
+that takes raw strings needs string ops TFLite has no builtin for anyway.
 """
 
 from __future__ import annotations
@@ -47,7 +57,11 @@ class RecurrentTrunkConfig(StrictModel):
             token ids, embedded with `mask_zero`. None: the input is float
             sequences of `input_shape`. Text runs fill it from the data.
         input_shape: (time, features) of a float sequence; time may be null
-            for sequences of any length. Ignored for token input.
+            for sequences of any length (TFLite needs it fixed). Ignored for
+            token input.
+        max_length: time steps of token input; None for sequences of any
+            length (TFLite needs it fixed). Text runs fill it from
+            `data.text.sequence_length`. Ignored for float input.
         embed_dim: width of the token vectors (token input).
         mask_value: float input: a timestep whose features all equal it is
             padding and masked; None adds no Masking layer.
@@ -63,6 +77,7 @@ class RecurrentTrunkConfig(StrictModel):
     input_name: str = "tokens"
     vocabulary_size: int | None = Field(None, ge=2)
     input_shape: tuple[int | None, ...] | None = None
+    max_length: int | None = Field(None, ge=1)
     embed_dim: int = Field(32, ge=1)
     mask_value: float | None = None
     cell: Cell = "lstm"
@@ -109,7 +124,7 @@ def _trunk(config: RecurrentTrunkConfig):
             "(float sequences); a run fills them from the data"
         )
     if config.vocabulary_size is not None:
-        inputs = keras.Input(shape=(None,), dtype="int32", name=config.input_name)
+        inputs = keras.Input(shape=(config.max_length,), dtype="int32", name=config.input_name)
         x = layers.Embedding(config.vocabulary_size, config.embed_dim, mask_zero=True, name="embedding")(inputs)
     else:
         inputs = keras.Input(shape=tuple(config.input_shape), dtype="float32", name=config.input_name)
