@@ -105,7 +105,7 @@ def test_installed_version_rejects_unknown_packages():
 def test_tfdl_never_imports_tf_keras():
     # Even with tf_keras installed, importing tfdl and using its main modules must not load it.
     code = (
-        "import sys, tfdl, tfdl.environment, tfdl.doctor, tfdl.layers, tfdl.losses, tfdl.models, tfdl.run, "
+        "import sys, tfdl, tfdl.environment, tfdl.doctor, tfdl.migration, tfdl.layers, tfdl.losses, tfdl.models, tfdl.run, "
         "tfdl.export, tfdl.export.tflite, tfdl.export.op_attribution, tfdl.serving.edge\n"
         "tfdl.environment.collect_environment()\n"
         "print('tf_keras' in sys.modules)\n"

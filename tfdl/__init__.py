@@ -15,6 +15,7 @@ _LAZY = {
     "run_config": "tfdl.run:run",  # not `run`: that name is the module tfdl.run
     "build_model": "tfdl.models",
     "register_model": "tfdl.models",
+    "migrate": "tfdl.migration",
 }
 
 __all__ = ["__version__", *_LAZY]

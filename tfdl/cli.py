@@ -145,6 +145,12 @@ def _cmd_doctor(args) -> int:
     return main_doctor(args)
 
 
+def _cmd_migrate(args) -> int:
+    from tfdl.migration import main_migrate
+
+    return main_migrate(args)
+
+
 def _cmd_edge(args) -> int:
     # The edge runner has its own parser and imports no TensorFlow: it runs
     # on devices that have only LiteRT and numpy.
@@ -244,6 +250,22 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("path", help="a .keras file, a SavedModel folder (e.g. serving/NAME/1) or a .tflite file")
     doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
     doctor.set_defaults(func=_cmd_doctor)
+
+    migrate = commands.add_parser(
+        "migrate", help="a Keras 2 .h5 to a .keras file, or a Keras 2 SavedModel to a served (inference-only) "
+                        "SavedModel; exit 1 naming what could not be migrated")
+    migrate.add_argument("path", help="a Keras 2 .h5 file (model.save('m.h5')) or SavedModel folder")
+    migrate.add_argument("output", help="for an .h5: the .keras file to write; for a SavedModel: the version "
+                                        "folder to write, e.g. serving/NAME/1")
+    migrate.add_argument("--input-names", action="append", default=[], metavar="OLD=NEW[,OLD=NEW]",
+                         help="SavedModel: rename signature inputs (default: keep the Keras 2 keys)")
+    migrate.add_argument("--output-names", action="append", default=[], metavar="OLD=NEW[,OLD=NEW]",
+                         help="SavedModel: rename signature outputs (default: keep the Keras 2 keys)")
+    migrate.add_argument("--signature", default="serving_default", help="SavedModel: the signature to wrap")
+    migrate.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                         help="import MODULE first, so the custom layers it registers are found (repeatable)")
+    migrate.add_argument("--json", action="store_true", help="print the report as JSON")
+    migrate.set_defaults(func=_cmd_migrate)
 
     from tfdl.atlas.command import add_atlas_commands
 
