@@ -283,19 +283,88 @@ class ImbalanceConfig(StrictModel):
 
 
 class AugmentationConfig(StrictModel):
-    """Random image augmentation of the training feed (Keras preprocessing layers, in tf.data).
+    """Random image augmentation of the training feed (validation and test feeds are never augmented).
 
-    Factors follow the Keras layers: rotation in fractions of a full turn,
-    zoom and translation in fractions of the image size, contrast and
-    brightness as fractions of the value range. 0 turns a transform off.
+    Two implementations, picked by the data's task, so labels stay true:
+
+    - classification: Keras preprocessing layers in tf.data
+      (`pipelines/augmentation.py`); the label does not move with the image.
+      Takes `flip` (any), `rotation`, `zoom`, `translation`, `contrast`,
+      `brightness`.
+    - segmentation, detection and instance masks (`synthetic_shapes` with
+      `task: segmentation | detection | instance`): the geometry-aware
+      transform (`pipelines/geometric_augmentation.py`), which moves masks and
+      boxes with the image. Takes `flip: horizontal`, `crop_scale`,
+      `brightness`, `contrast`, `saturation`, `hue`; `zoom` and
+      `translation` are `crop_scale`'s work there, and rotation and vertical
+      flips are refused.
+
+    Either way the run's seed drives the draws: the same seed gives the same
+    feed, and each epoch draws new transforms.
+
+        augmentation: {flip: horizontal, crop_scale: [0.6, 1.0], brightness: 0.1,
+                       contrast: 0.2, saturation: 0.2, hue: 0.02}   # segmentation / detection
+
+    Attributes:
+        flip: which mirror images to draw, each with probability 1/2.
+        rotation: up to this fraction of a full turn, either way.
+        zoom, translation: up to this fraction of the image size.
+        crop_scale: (low, high): crop a square-scaled window whose side is a
+            fraction drawn from [low, high] of the image side, at a random
+            position, and resize it back to the image size; objects left
+            mostly outside the window are dropped from the labels.
+        brightness: shift by up to this fraction of the value range.
+        contrast, saturation: scale by a factor drawn from [1 - f, 1 + f].
+        hue: rotate the hue by up to this fraction of a full turn, at most 0.5.
+
+    0 (or null) turns a transform off.
     """
 
     flip: Literal["horizontal", "vertical", "horizontal_and_vertical"] | None = None
     rotation: float = Field(0.0, ge=0.0, lt=1.0)
     zoom: float = Field(0.0, ge=0.0, lt=1.0)
     translation: float = Field(0.0, ge=0.0, lt=1.0)
+    crop_scale: tuple[float, float] | None = None
     contrast: float = Field(0.0, ge=0.0, lt=1.0)
     brightness: float = Field(0.0, ge=0.0, lt=1.0)
+    saturation: float = Field(0.0, ge=0.0, le=1.0)
+    hue: float = Field(0.0, ge=0.0, le=0.5)
+
+    @model_validator(mode="after")
+    def _crop_scale_range(self) -> "AugmentationConfig":
+        if self.crop_scale is not None and not 0.0 < self.crop_scale[0] <= self.crop_scale[1] <= 1.0:
+            raise ValueError(
+                f"crop_scale {list(self.crop_scale)}: give [low, high] fractions of the image side with "
+                "0 < low <= high <= 1, e.g. [0.6, 1.0]"
+            )
+        return self
+
+    def refusals(self, dense: str | None) -> list[str]:
+        """What this augmentation asks for that the feed of `dense` (a task, or None for classification) cannot do."""
+        if dense is None:
+            keras = "the classification feed augments with Keras layers, which have no"
+            asked = {
+                "crop_scale": (self.crop_scale is not None,
+                               f"{keras} crop-and-scale (it is for segmentation and detection); use zoom"),
+                "saturation": (self.saturation > 0,
+                               f"{keras} saturation jitter (it is for segmentation and detection); "
+                               "use contrast and brightness"),
+                "hue": (self.hue > 0,
+                        f"{keras} hue jitter (it is for segmentation and detection); use contrast and brightness"),
+            }
+        else:
+            dense = {"instance": "instance segmentation"}.get(dense, dense)
+            moves = "it moves the masks and boxes with the image"
+            asked = {
+                "flip": (self.flip not in (None, "horizontal"),
+                         f"only flip: horizontal is implemented for {dense}; use it, or leave flip out"),
+                "rotation": (self.rotation > 0, f"the geometry-aware transform of {dense} has no rotation; "
+                                                "use flip: horizontal and crop_scale"),
+                "zoom": (self.zoom > 0, f"use crop_scale (e.g. [0.6, 1.0]) for {dense}: {moves}"),
+                "translation": (self.translation > 0,
+                                f"use crop_scale for {dense}: its window sits at a random position, and {moves}"),
+            }
+        return [f"{name}: {why}" for name, (refused, why) in asked.items() if refused]
 
 
 class TextConfig(StrictModel):
@@ -340,7 +409,9 @@ class DataConfig(StrictModel):
             malformed row and names it; `skip` leaves it out and counts it in
             the report.
         imbalance: class weights or resampling, see `ImbalanceConfig`.
-        augmentation: random image transforms of the training feed.
+        augmentation: random image transforms of the training feed, see
+            `AugmentationConfig`; for segmentation and detection they move
+            the masks and boxes with the image.
         text: vectorization of text sources, see `TextConfig`.
         batch_size: examples per batch per replica (the trainer multiplies it
             by the number of replicas).
@@ -371,11 +442,9 @@ class DataConfig(StrictModel):
         if self.augmentation is not None and kind not in ("image_directory", "tfds", "synthetic_shapes"):
             raise ValueError(f"augmentation applies to images; a {kind} source has none")
         dense = self.source.task if kind == "synthetic_shapes" and self.source.task != "classification" else None
-        if dense and self.augmentation is not None:
-            raise ValueError(
-                f"augmentation: these transforms move the image but not its {'mask' if dense == 'segmentation' else 'boxes'}; "
-                f"leave augmentation out for {dense} (geometry-aware augmentation: tfdl.pipelines.augment_dataset)"
-            )
+        refused = self.augmentation.refusals(dense) if self.augmentation is not None else []
+        if refused:
+            raise ValueError("augmentation." + "; augmentation.".join(refused))
         if dense and self.split.stratify:
             raise ValueError(f"split.stratify needs one class per example; set it to false for {dense}")
         if dense and (self.imbalance.class_weight != "none" or self.imbalance.resample != "none"):

@@ -68,34 +68,61 @@ def fit_feature_transforms(
         return _image_transforms(config, train, seed)
     if kind == "text_directory" or (kind == "generated" and data.features.dtype.kind in "OUS"):  # texts
         return _text_transforms(config, train, batch_size)
-    if kind == "synthetic_shapes":  # images already in memory: transformed as a stream's are
-        return fit_stream_transforms(config, train.features, seed)
+    if kind == "synthetic_shapes":
+        return _shapes_transforms(config, train, seed, batch_size)
     return _numeric_transforms(config, data, train, report)
 
 
 def fit_stream_transforms(config: DataConfig, train_sample: np.ndarray, seed: int) -> FeatureTransforms:
     """Transforms of a streamed source, fitted on a sample of its decoded training inputs.
 
-    Inputs of rank 3 (height, width, channels) are images: augmented, then
+    Inputs of rank 3 (height, width, channels) are images, pixel values in
+    [0, 255] (brightness and contrast clip to it): augmented, then
     normalized per batch; anything else is normalized before the cache.
     """
+    return _sample_transforms(config, train_sample, _keras_augmenter(config, seed, value_range=(0.0, 255.0)))
+
+
+def _shapes_transforms(config: DataConfig, train: ArrayData, seed: int, batch_size: int) -> FeatureTransforms:
+    """Synthetic shapes, images in [0, 1] held in memory: transformed as a stream's are.
+
+    A segmentation feed is augmented with its masks (`dense_augmentation`);
+    a classification feed with Keras layers.
+    """
+    if config.source.task == "classification":
+        return _sample_transforms(config, train.features, _keras_augmenter(config, seed, value_range=(0.0, 1.0)))
+    augment = None
+    if config.augmentation is not None:
+        from tfdl.pipelines.dense_augmentation import augment_batches
+
+        augment = lambda ds: augment_batches(ds, config.augmentation, seed, batch_size)
+    return _sample_transforms(config, train.features, augment)
+
+
+def _sample_transforms(config: DataConfig, train_sample: np.ndarray, augment) -> FeatureTransforms:
     normalizer = fit_normalization(train_sample, config.normalization)
     shape = tuple(train_sample.shape[1:])
     if len(shape) != 3:
         return FeatureTransforms(input_shape=shape, input_dtype="float32", preprocess=normalizer, served=normalizer)
     return FeatureTransforms(
-        input_shape=shape, input_dtype="float32", augment=_augmenter(config, seed), after_batch=normalizer,
+        input_shape=shape, input_dtype="float32", augment=augment, after_batch=normalizer,
         served=normalizer, model_params={"input_shape": shape},
     )
 
 
-def _augmenter(config: DataConfig, seed: int):
-    """The training feed's augmentation stage, or None when none is configured."""
+# The fields of `AugmentationConfig` that the Keras layers implement (the config refuses the others).
+_KERAS_FACTORS = {"flip", "rotation", "zoom", "translation", "contrast", "brightness"}
+
+
+def _keras_augmenter(config: DataConfig, seed: int, value_range: tuple[float, float]):
+    """The classification feed's augmentation stage (Keras layers), or None when none is configured."""
     if config.augmentation is None:
         return None
     from tfdl.pipelines.augmentation import augment, build_augmentation
 
-    augmentation = build_augmentation(**config.augmentation.model_dump(), seed=seed)
+    augmentation = build_augmentation(
+        **config.augmentation.model_dump(include=_KERAS_FACTORS), value_range=value_range, seed=seed,
+    )
     return lambda ds: augment(ds, augmentation)
 
 
@@ -140,7 +167,7 @@ def _image_transforms(config: DataConfig, train: ArrayData, seed: int) -> Featur
         input_shape=(*size, channels),
         input_dtype="float32",
         load=image_loader(size, channels),
-        augment=_augmenter(config, seed),
+        augment=_keras_augmenter(config, seed, value_range=(0.0, 255.0)),
         after_batch=normalizer,
         served=normalizer,
         raw_inputs=lambda paths: load_image_array(paths, size, channels),

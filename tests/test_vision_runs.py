@@ -32,7 +32,8 @@ def test_a_segmentation_run_trains_evaluates_exports_and_reports(tmp_path):
 
 def test_synthetic_shapes_feed_classification_and_segmentation():
     classification = load_config("shapes_unet", [
-        "data.source.task=classification", "data.source.examples=60", "data.split.stratify=true"]).data
+        "data.source.task=classification", "data.source.examples=60", "data.split.stratify=true",
+        "data.augmentation=null"]).data  # crop_scale, saturation and hue are for masks and boxes
     pipeline = build_pipeline(classification, seed=0)
     x, y = next(iter(pipeline.train))
     assert x.shape[1:] == (64, 64, 3) and y.shape.rank == 1
@@ -46,7 +47,7 @@ def test_synthetic_shapes_feed_classification_and_segmentation():
 
 @pytest.mark.parametrize("override, message", [
     ("data.split.stratify=true", "stratify needs one class per example"),
-    ("data.augmentation={flip: horizontal}", "move the image but not its mask"),
+    ("data.augmentation={zoom: 0.1}", r"augmentation.zoom: use crop_scale \(e.g. \[0.6, 1.0\]\) for segmentation"),
     ("data.imbalance={class_weight: balanced}", "imbalance needs one class per example"),
 ])
 def test_segmentation_refuses_what_would_mislabel_its_masks(override, message):
@@ -107,7 +108,7 @@ def test_a_detection_run_writes_coco_files_and_serves_the_detector_with_nms(tmp_
 
 
 def test_detection_data_refuse_what_would_mislabel_their_boxes():
-    with pytest.raises(ConfigError, match="move the image but not its boxes"):
-        load_config("shapes_detector", ["data.augmentation={flip: horizontal}"])
+    with pytest.raises(ConfigError, match="augmentation.flip: only flip: horizontal is implemented for detection"):
+        load_config("shapes_detector", ["data.augmentation={flip: horizontal_and_vertical}"])
     with pytest.raises(ConfigError, match="stratify needs one class per example"):
         load_config("shapes_detector", ["data.split.stratify=true"])

@@ -7,9 +7,15 @@ the detector's anchor shapes come from k-means over the training boxes
 (three per pyramid level), the choice that measured best on these shapes
 (BENCHMARKS.md).
 
+With `data.augmentation` (`flip: horizontal`, `crop_scale`, colour
+jitter; see `tfdl.pipelines.AugmentationConfig`) the training images are
+flipped, cropped and jittered with their boxes and masks, per epoch
+(`tfdl.pipelines.dense_augmentation`); validation and test images never are.
+
 Two detector families train here. The one-stage detector's targets
-(matched anchors, encoded offsets) are computed once and cached, and the
-trainer compiles its losses. The two-stage detector (`two_stage_detector`)
+(matched anchors, encoded offsets) are computed once and cached, or, with
+augmentation, from the augmented boxes of each batch; the trainer compiles
+its losses. The two-stage detector (`two_stage_detector`)
 computes its targets and losses in its own `train_step`, since its second
 stage learns on the proposals of the moment: its feed carries the padded
 ground truth as it is, `{"boxes", "classes"}` and, with `masks: true`
@@ -78,41 +84,55 @@ def _truth(data: dict, indices: np.ndarray, masks: bool) -> list[dict]:
     return truth
 
 
-def _encoded_feed(data: dict, anchors, seed: int, batch_size: int):
-    """`feed(indices, shuffle)`: images and the one-stage detector's anchor targets."""
+def _encoded_feed(data: dict, anchors, seed: int, batch_size: int, augmentation=None):
+    """`feed(indices, training)`: images and the one-stage detector's anchor targets."""
     import tensorflow as tf
 
     from tfdl.models import encode_targets
 
     encode = encode_targets(anchors)
 
-    def feed(indices: np.ndarray, shuffle: bool):
+    def feed(indices: np.ndarray, training: bool):
         examples = tf.data.Dataset.from_tensor_slices(
             (data["image"][indices], {"boxes": data["boxes"][indices], "classes": data["classes"][indices]})
         )
+        if training and augmentation is not None:
+            # The boxes move every epoch, so the anchors are matched to the augmented boxes, per batch, every epoch.
+            examples = _augmented(examples, augmentation, seed, len(indices)).batch(batch_size)
+            return examples.map(encode, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
         # Matching is the same every epoch: computed once, cached.
         examples = examples.map(encode, num_parallel_calls=tf.data.AUTOTUNE).cache()
-        if shuffle:
+        if training:
             examples = examples.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
         return examples.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
     return feed
 
 
-def _ground_truth_feed(data: dict, masks: bool, seed: int, batch_size: int):
-    """`feed(indices, shuffle)`: images and the padded ground truth, for a model that makes its own targets."""
+def _ground_truth_feed(data: dict, masks: bool, seed: int, batch_size: int, augmentation=None):
+    """`feed(indices, training)`: images and the padded ground truth, for a model that makes its own targets."""
     import tensorflow as tf
 
-    def feed(indices: np.ndarray, shuffle: bool):
+    def feed(indices: np.ndarray, training: bool):
         targets = {"boxes": data["boxes"][indices], "classes": data["classes"][indices]}
         if masks:
             targets["masks"] = data["instance_masks"][indices]
         examples = tf.data.Dataset.from_tensor_slices((data["image"][indices], targets))
-        if shuffle:
+        if training and augmentation is not None:
+            examples = _augmented(examples, augmentation, seed, len(indices))
+        elif training:
             examples = examples.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
         return examples.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
     return feed
+
+
+def _augmented(examples, augmentation, seed: int, count: int):
+    """The training examples shuffled, then flipped, cropped and jittered with their boxes (and masks)."""
+    from tfdl.pipelines.dense_augmentation import augment_pairs
+
+    examples = examples.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    return augment_pairs(examples, augmentation, seed)
 
 
 class DetectionTask(RunTask):
@@ -151,14 +171,15 @@ class DetectionTask(RunTask):
             raise ConfigError(
                 "model.params.masks: the mask head learns from instance masks; set data.source.task: instance"
             )
+        augmentation = config.data.augmentation
         if two_stage:
-            feed = _ground_truth_feed(data, masks, seed, global_batch_size)
+            feed = _ground_truth_feed(data, masks, seed, global_batch_size, augmentation)
         else:
-            feed = _encoded_feed(data, anchors, seed, global_batch_size)
+            feed = _encoded_feed(data, anchors, seed, global_batch_size, augmentation)
         return DetectionData(
-            train=feed(split.train, shuffle=True),
-            validation=feed(split.validation, shuffle=False),
-            test=feed(split.test, shuffle=False),
+            train=feed(split.train, training=True),
+            validation=feed(split.validation, training=False),
+            test=feed(split.test, training=False),
             anchors=np.asarray(anchors),
             test_inputs=data["image"][split.test],
             test_truth=_truth(data, split.test, masks),

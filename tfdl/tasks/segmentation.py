@@ -1,4 +1,10 @@
-"""The semantic segmentation task of `tfdl run`: a class per pixel, scored by IoU."""
+"""The semantic segmentation task of `tfdl run`: a class per pixel, scored by IoU.
+
+Its data stage is `tfdl.pipelines.build_pipeline`: `(image, semantic_mask)`
+feeds. With `data.augmentation` the training images are flipped, cropped and
+colour-jittered with their masks (`tfdl.pipelines.dense_augmentation`);
+validation and test images never are.
+"""
 
 from __future__ import annotations
 
