@@ -256,7 +256,6 @@ def positional_encoding(lesson: Lesson) -> None:
     classifier with and without positions on a task that is only about order:
     does token A come before token B?
     """
-    import keras
     import matplotlib.pyplot as plt
     import numpy as np
 
