@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tfdl.atlas.entry import atlas_entry
 from tfdl.atlas.lesson import Lesson
+from tfdl.atlas.topics.fitting import fit_steps
 
 
 def _influence(layer, x, projections: int = 8):
@@ -214,17 +215,6 @@ def self_attention(lesson: Lesson) -> None:
                  mass_on_same_word > 0.5, f"{mass_on_same_word:.2f}")
 
 
-def _fit(model, x, y, *, steps: int, learning_rate: float, batch_size: int = 64, seed: int = 0, loss=None) -> None:
-    """Train `model` with Adam for `steps` mini-batch steps over shuffled, repeated `(x, y)`."""
-    import keras
-    import tensorflow as tf
-
-    feed = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed).repeat().batch(batch_size)
-    model.compile(keras.optimizers.Adam(learning_rate), loss or "sparse_categorical_crossentropy",
-                  steps_per_execution=min(steps, 50))
-    model.fit(feed, steps_per_epoch=steps, epochs=1, verbose=0)
-
-
 @atlas_entry(
     33,
     formula=r"PE_{p,\,2i} = \sin\!\big(p / 10000^{2i/d}\big),\quad PE_{p,\,2i+1} = \cos\!\big(p / 10000^{2i/d}\big),"
@@ -299,7 +289,7 @@ def positional_encoding(lesson: Lesson) -> None:
         model = build_model("transformer_classifier", {
             "vocabulary_size": 12, "max_length": 8, "num_classes": 2, "embed_dim": 16, "num_heads": 2,
             "intermediate_dim": 32, "dropout": 0.0, "position": kind})
-        _fit(model, x, y, steps=lesson.budget(100, 400), learning_rate=5e-3, seed=lesson.seed)
+        fit_steps(model, x, y, steps=lesson.budget(100, 400), learning_rate=5e-3, seed=lesson.seed)
         accuracy[kind] = lesson.number(f"test accuracy, position={kind}",
                                        float(np.mean(model(x_test).numpy().argmax(-1) == y_test)))
     lesson.table("Does A come before B?", ("position information", "test accuracy"),
@@ -360,7 +350,7 @@ def _train_reverser(lesson: Lesson, data, *, vocabulary: int, longest: int, step
     model = build_model("seq2seq", {"source_vocabulary_size": vocabulary, "target_vocabulary_size": vocabulary,
                                     "embed_dim": 16, "units": 32, "attention": attention,
                                     "max_output_length": longest})
-    _fit(model, (source, decoder_input), target, steps=steps, learning_rate=1e-2, seed=lesson.seed,
+    fit_steps(model, (source, decoder_input), target, steps=steps, learning_rate=1e-2, seed=lesson.seed,
          loss=MaskedSparseCategoricalCrossentropy(from_logits=True))
     return model
 
@@ -412,7 +402,7 @@ def encoder_decoder(lesson: Lesson) -> None:
                                keras.layers.LSTM(32, return_sequences=True), keras.layers.Dense(vocabulary)])
     from tfdl.losses import MaskedSparseCategoricalCrossentropy
 
-    _fit(tagger, train[0], train[2][:, :longest], steps=steps, learning_rate=1e-2, seed=lesson.seed,
+    fit_steps(tagger, train[0], train[2][:, :longest], steps=steps, learning_rate=1e-2, seed=lesson.seed,
          loss=MaskedSparseCategoricalCrossentropy(from_logits=True))
     real = test_source > 0
     tagged = tagger(test_source).numpy().argmax(-1)

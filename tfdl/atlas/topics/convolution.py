@@ -4,17 +4,7 @@ from __future__ import annotations
 
 from tfdl.atlas.entry import atlas_entry
 from tfdl.atlas.lesson import Lesson
-
-
-def _fit(model, x, y, *, steps: int, learning_rate: float, seed: int, batch_size: int = 64) -> None:
-    """Train `model` with Adam for `steps` mini-batch steps over shuffled, repeated `(x, y)` (one tf.data epoch)."""
-    import keras
-    import tensorflow as tf
-
-    feed = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed).repeat().batch(batch_size)
-    model.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy",
-                  steps_per_execution=min(steps, 50))
-    model.fit(feed, steps_per_epoch=steps, epochs=1, verbose=0)
+from tfdl.atlas.topics.fitting import fit_steps
 
 
 def _shift(images, dy: int, dx: int):
@@ -80,7 +70,7 @@ def convolutional_neural_network(lesson: Lesson) -> None:
     shifts = {"original": (0, 0), "right": (0, 1), "left": (0, -1), "down": (1, 0), "up": (-1, 0)}
     accuracy = {}
     for name, model in (("CNN", cnn), ("MLP", mlp)):
-        _fit(model, flat[train], labels[train], steps=lesson.budget(200, 1500), learning_rate=0.01, seed=lesson.seed)
+        fit_steps(model, flat[train], labels[train], steps=lesson.budget(200, 1500), learning_rate=0.01, seed=lesson.seed)
         for where, (dy, dx) in shifts.items():
             moved = _shift(images[test], dy, dx).reshape(-1, 64)
             accuracy[name, where] = float(np.mean(model(moved).numpy().argmax(-1) == labels[test]))
@@ -215,7 +205,7 @@ def cnn_layers(lesson: Lesson) -> None:
 
     train, test = slice(0, 1400), slice(1400, None)
     flat = images.reshape(-1, 64)
-    _fit(model, flat[train], labels[train], steps=lesson.budget(150, 1000), learning_rate=0.01, seed=lesson.seed)
+    fit_steps(model, flat[train], labels[train], steps=lesson.budget(150, 1000), learning_rate=0.01, seed=lesson.seed)
     accuracy = lesson.number("test accuracy", float(np.mean(model(flat[test]).numpy().argmax(-1) == labels[test])))
 
     stages = ("block1_conv2_relu", "block1_pool", "block2_conv2_relu", "pool", "probabilities")

@@ -4,21 +4,7 @@ from __future__ import annotations
 
 from tfdl.atlas.entry import atlas_entry
 from tfdl.atlas.lesson import Lesson
-
-
-def _fit(model, x, y, *, steps: int, learning_rate: float, batch_size: int = 64, seed: int = 0, loss=None) -> None:
-    """Train `model` with Adam for `steps` mini-batch steps over shuffled, repeated `(x, y)`.
-
-    One long epoch fed by tf.data: Keras's per-epoch cost on numpy arrays
-    would dominate these tiny experiments.
-    """
-    import keras
-    import tensorflow as tf
-
-    feed = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed).repeat().batch(batch_size)
-    model.compile(keras.optimizers.Adam(learning_rate), loss or "sparse_categorical_crossentropy",
-                  steps_per_execution=min(steps, 50))
-    model.fit(feed, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0)
+from tfdl.atlas.topics.fitting import fit_steps
 
 
 @atlas_entry(
@@ -72,7 +58,7 @@ def deep_learning_vs_traditional_ml(lesson: Lesson) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), sharey=True)
     accuracy = {}
     for ax, (name, (model, features)) in zip(axes, models.items()):
-        _fit(model, features(x), y, steps=lesson.budget(400, 1500), learning_rate=0.03, seed=lesson.seed)
+        fit_steps(model, features(x), y, steps=lesson.budget(400, 1500), learning_rate=0.03, seed=lesson.seed)
         accuracy[name] = lesson.number(f"{name}: accuracy", float(np.mean(model(features(x)).numpy().argmax(-1) == y)))
         regions = model(features(grid)).numpy()[:, 1].reshape(101, 101)
         ax.contourf(grid_axis, grid_axis, regions, levels=[0, 0.5, 1], alpha=0.3, cmap="coolwarm")
@@ -145,7 +131,7 @@ def neural_network_architecture(lesson: Lesson) -> None:
     lesson.number("parameters by the formula", by_formula)
     lesson.number("parameters, model.count_params()", model.count_params())
 
-    _fit(model, x[train], y[train], steps=lesson.budget(500, 2000), learning_rate=0.01, seed=lesson.seed)
+    fit_steps(model, x[train], y[train], steps=lesson.budget(500, 2000), learning_rate=0.01, seed=lesson.seed)
     accuracy = lesson.number("test accuracy", float(np.mean(model(x[test]).numpy().argmax(-1) == y[test])))
 
     # The forward pass by hand: one matrix product, bias and activation per layer.
@@ -241,7 +227,7 @@ def shallow_vs_deep(lesson: Lesson) -> None:
     shallow = network([2 * k])
     kinks = (np.arange(2 * k, dtype="float32") + 0.5) / (2 * k)
     shallow.layers[0].set_weights([np.ones((1, 2 * k), "float32"), -kinks])
-    _fit(shallow, x, target[:, None], steps=lesson.budget(1500, 6000), learning_rate=0.01, batch_size=512,
+    fit_steps(shallow, x, target[:, None], steps=lesson.budget(1500, 6000), learning_rate=0.01, batch_size=512,
          seed=lesson.seed, loss="mse")
 
     # Shallow with 2^k units, one kink at each corner of the sawtooth, weights set by hand.
@@ -380,7 +366,7 @@ def role_of_activation_functions(lesson: Lesson) -> None:
     for ax, activation in zip(axes, ("linear", "tanh")):
         model = build_model("mlp", {"input_shape": (2,), "num_classes": 2, "hidden_units": (8, 8, 8),
                                     "activation": activation})
-        _fit(model, x, y, steps=lesson.budget(400, 1500), learning_rate=0.02, batch_size=32, seed=lesson.seed)
+        fit_steps(model, x, y, steps=lesson.budget(400, 1500), learning_rate=0.02, batch_size=32, seed=lesson.seed)
         models[activation] = model
         accuracy[activation] = lesson.number(f"{activation} accuracy", float(np.mean(model(x).numpy().argmax(-1) == y)))
         ax.contourf(grid_axis, grid_axis, model(grid).numpy()[:, 1].reshape(81, 81), levels=[0, 0.5, 1],
