@@ -29,7 +29,7 @@ _GENERATORS: dict[str, Generator] = {}
 GENERATOR_MODULES: tuple[str, ...] = (
     "tfdl.pipelines.xor",
     "tfdl.pipelines.adding_problem", "tfdl.pipelines.sine_series", "tfdl.pipelines.sentence_corpus",
-    "tfdl.pipelines.planted_corpus", "tfdl.pipelines.python_help_sentences",
+    "tfdl.pipelines.planted_corpus", "tfdl.pipelines.python_help_sentences", "tfdl.pipelines.prose_corpus",
 )
 
 

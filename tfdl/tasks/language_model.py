@@ -1,6 +1,6 @@
 """The language-model task of `tfdl run`: a GPT trained to predict the next word of a shipped corpus.
 
-Data: a `generated` text source (`sentences`, `python_help`), one sentence
+Data: a `generated` text source (`sentences`, `python_help`, `prose`), one sentence
 per example, split into training, validation and test sentences
 (`data.split`). Words (`tfdl.pipelines.word_vocabulary.tokenize`) get ids by
 their frequency in the training sentences, after three reserved ids:
@@ -108,7 +108,7 @@ class LanguageModelTask(RunTask):
         source = config.data.source
         if source.type != "generated":
             raise ConfigError(f"data.source: a language model reads a generated corpus (type: generated, name: "
-                              f"sentences or python_help), got type {source.type!r}")
+                              f"sentences, python_help or prose), got type {source.type!r}")
         length = model_entry(config.model.name).config_class(**{**config.model.params, "vocabulary_size": 3}).max_length
         data = generate(source.name, source.examples, source.seed if source.seed is not None else seed, source.params)
         if data.features.dtype != object or not isinstance(data.features[0], str):
