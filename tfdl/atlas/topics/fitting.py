@@ -15,4 +15,4 @@ def fit_steps(model, x, y, *, steps: int, learning_rate: float, batch_size: int 
     feed = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed).repeat().batch(batch_size)
     model.compile(keras.optimizers.Adam(learning_rate), loss or "sparse_categorical_crossentropy",
                   steps_per_execution=min(steps, 50))
-    model.fit(feed, steps_per_epoch=steps, epochs=1, verbose=0)
+    model.fit(feed, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0)
