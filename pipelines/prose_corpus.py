@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from importlib import resources
 
-import numpy as np
-
 from tfdl.pipelines.array_data import ArrayData
 from tfdl.pipelines.errors import DataError
 from tfdl.pipelines.generated import register_generator
@@ -61,7 +59,6 @@ def make_prose_sentences(examples: int, seed: int, min_words: int = 4) -> ArrayD
         ValueError: `min_words` < 1.
         DataError: the corpus file is missing from the installation.
     """
-    text = load_prose_sentences(min_words)
-    order = np.random.default_rng(seed).permutation(len(text))[:examples]
-    features = np.array([text[i] for i in order], dtype=object)
-    return ArrayData(features, np.zeros(len(features), np.int32), ("text",), "text")
+    from tfdl.pipelines.text_corpus import sentence_examples
+
+    return sentence_examples(load_prose_sentences(min_words), examples, seed)

@@ -9,8 +9,6 @@ sentence, all labelled `text`. A config asks for it by name:
 
 from __future__ import annotations
 
-import numpy as np
-
 from tfdl.pipelines.array_data import ArrayData
 from tfdl.pipelines.generated import register_generator
 
@@ -30,12 +28,10 @@ def make_python_help_sentences(examples: int, seed: int, min_words: int = 4) -> 
     Raises:
         ValueError: `min_words` < 1.
     """
-    from tfdl.pipelines.text_corpus import load_python_help_corpus, sentences
+    from tfdl.pipelines.text_corpus import load_python_help_corpus, sentence_examples, sentences
 
     if min_words < 1:
         raise ValueError(f"python_help: min_words must be >= 1, got {min_words}")
     splits = load_python_help_corpus()
     text = sentences(splits.train, min_words) + sentences(splits.validation, min_words)
-    order = np.random.default_rng(seed).permutation(len(text))[:examples]
-    features = np.array([text[i] for i in order], dtype=object)
-    return ArrayData(features, np.zeros(len(features), np.int32), ("text",), "text")
+    return sentence_examples(text, examples, seed)

@@ -42,6 +42,19 @@ def sentences(text: str, min_words: int = 4) -> list[str]:
     return [p.strip() for p in parts if len(p.split()) >= min_words]
 
 
+def sentence_examples(text: list[str], examples: int, seed: int):
+    """Up to `examples` of the sentences `text` in a seeded random order, as unlabelled `ArrayData`.
+
+    Features are the sentences (object array of str), labels all 0 (class `text`),
+    input name `text`: the shape the embedding and language-model tasks read.
+    """
+    from tfdl.pipelines.array_data import ArrayData
+
+    order = np.random.default_rng(seed).permutation(len(text))[:examples]
+    features = np.array([text[i] for i in order], dtype=object)
+    return ArrayData(features, np.zeros(len(features), np.int32), ("text",), "text")
+
+
 def char_vocabulary(text: str) -> list[str]:
     """Characters of `text`, most frequent first (id 0 is kept for padding by callers)."""
     values, counts = np.unique(list(text), return_counts=True)
