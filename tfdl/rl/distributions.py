@@ -17,7 +17,15 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 def categorical_log_prob(logits: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
-    """log softmax(logits)[action] per row; logits (batch, n), actions int (batch,)."""
+    """log pi(a | s) of a categorical policy: log softmax(logits)[action], row by row.
+
+    Args:
+        logits: unnormalized log-probabilities, (batch, num_actions).
+        actions: integer actions, (batch,).
+
+    Returns:
+        (batch,) log-probabilities of the actions.
+    """
     log_probs = tf.nn.log_softmax(logits)
     return tf.gather(log_probs, tf.cast(actions, tf.int32), axis=1, batch_dims=1)
 

@@ -46,7 +46,7 @@ def build_q_network(obs_dim: int, num_actions: int, hidden_units=(64, 64), dueli
         name: the model's name.
 
     Returns:
-        A model `{"observation"} -> {"q_values": (batch, num_actions)}`.
+        A model from `{"observation"}` to `{"q_values"}`, the Q-values of shape (batch, num_actions).
 
     Raises:
         ValueError: a non-positive size.
