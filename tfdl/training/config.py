@@ -75,11 +75,14 @@ class BackupConfig(StrictModel):
     every `every_steps` training steps when set, the run saves the model, the
     optimizer's slots, the position of the data iterator, the step and every
     random-number state under `RUN_DIR/backup/`, and writes the best and last
-    checkpoints. Started again with the same command, the run restores it
-    and goes on as if never stopped; with `training.deterministic` on it ends
-    with the same weights, bit for bit. The backup is deleted when training
-    ends. A multi-worker run, whose workers must save together, saves at each
-    epoch's end instead of by the clock.
+    checkpoints (a better epoch's weights wait in memory for that save, the
+    end or a SIGTERM, so short epochs do not each write a file; with
+    `backup: null` the best is written at each better epoch). Started again
+    with the same command, the run restores it and goes on as if never
+    stopped; with `training.deterministic` on it ends with the same weights,
+    bit for bit. The backup is deleted when training ends. A multi-worker
+    run, whose workers must save together, saves at each epoch's end instead
+    of by the clock.
     """
 
     every_seconds: float = Field(120.0, gt=0)

@@ -85,6 +85,7 @@ class StepFunctions:
         self._split = strategy.num_replicas_in_sync > 1
         self.train = tf.function(self._train, reduce_retracing=True)
         self.evaluate = tf.function(self._evaluate, reduce_retracing=True)
+        self.evaluate_steps = tf.function(self._evaluate_steps, reduce_retracing=True)
 
     def _train(self, iterator, steps: tf.Tensor):
         """Run `steps` training steps; returns the metrics and the first step whose loss was not finite.
@@ -122,6 +123,17 @@ class StepFunctions:
         return self._strategy.experimental_distribute_values_from_function(slice_for)
 
     def _evaluate(self, dataset):
+        """One pass over a (distributed) dataset; a new iterator each call."""
         for batch in dataset:
             self._strategy.run(self._test_step, args=(batch,))
+        return self._model.get_metrics_result()
+
+    def _evaluate_steps(self, iterator, steps: tf.Tensor):
+        """`steps` evaluation steps from a plain iterator over the global batches.
+
+        The iterator is made outside the compiled call, where making one is
+        cheap (see `trainer._validation`); each replica takes its slice.
+        """
+        for _ in tf.range(steps):
+            self._strategy.run(self._test_step, args=(self._per_replica(next(iterator)),))
         return self._model.get_metrics_result()
