@@ -25,6 +25,10 @@ from vision import run_config  # noqa: E402
 
 CONFIGS = ("sentences_gpt", "python_help_gpt", "prose_gpt")
 MINUTES = 10
+NOTE = (
+    "`sentences` holds 400 sentences, about 3,000 training words: too few for a word-level model to learn"
+    " more than word frequencies, so `sentences_gpt` is the quick demonstration and `prose_gpt` (30,000 words written for tfdl, CC0) the one that shows the lesson."
+)
 
 
 def main() -> None:
@@ -61,6 +65,8 @@ def main() -> None:
             f"{'yes' if test['perplexity'] < test['unigram_perplexity'] else 'no'} |"
             for name, test, seconds in rows
         ],
+        "",
+        NOTE,
     ]
     write_section(args.output, "language_models", "\n".join(lines))
     print("\n".join(lines))
