@@ -94,14 +94,22 @@ def test_numbers_ranges_and_all_are_parsed():
             parse_numbers(bad)
 
 
-def test_the_command_lists_and_refuses_an_unwritten_entry(capsys):
+def test_the_command_lists_every_entry_and_refuses_a_number_outside_the_list(capsys):
     assert main(["atlas", "list"]) == 0
     listed = capsys.readouterr().out
-    assert f"{len(entries())} of 100 questions have an entry" in listed
-    missing = unanswered()
-    if missing:
-        assert main(["atlas", "run", str(missing[0])]) == 2
-        assert "has no atlas entry yet" in capsys.readouterr().err
+    assert unanswered() == []
+    assert "100 of 100 questions have an entry" in listed
+    assert main(["atlas", "run", "101"]) == 2
+    assert "questions are numbered 1 to 100" in capsys.readouterr().err
+
+
+def test_the_site_command_without_sphinx_names_the_extra_before_running_anything(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sphinx.cmd.build", None)  # as if the docs extra were not installed
+    assert main(["atlas", "site", "--results", str(tmp_path / "results"), "--output-dir", str(tmp_path / "site")]) == 1
+    assert "pip install 'tfdl[docs]'" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
 
 
 def test_the_command_runs_an_entry_and_writes_its_result(tmp_path, capsys):

@@ -67,8 +67,14 @@ def main_run(args) -> int:
 
 def main_site(args) -> int:
     from tfdl.atlas.runner import RESULT_FILE, entry_folder, run_entry
-    from tfdl.atlas.site import SiteError, build_site
+    from tfdl.atlas.site import SiteError, build_site, default_docs_dir, sphinx_build
 
+    try:  # before minutes of examples: what the build itself will need
+        sphinx_build()
+        default_docs_dir()
+    except SiteError as error:
+        print(error, file=sys.stderr)
+        return 1
     results = Path(args.results)
     for entry in entries():
         if args.rerun or not (entry_folder(results, entry.number) / RESULT_FILE).is_file():

@@ -33,6 +33,15 @@ def default_docs_dir() -> Path:
     raise SiteError("no docs/conf.py here or beside tfdl's sources: run `tfdl atlas site` in a checkout of tfdl")
 
 
+def sphinx_build():
+    """Sphinx's `build_main`, or a SiteError that says which extra to install."""
+    try:
+        from sphinx.cmd.build import build_main
+    except ImportError:
+        raise SiteError("the site needs Sphinx, furo and MyST: pip install 'tfdl[docs]' (the dev extra has them too)") from None
+    return build_main
+
+
 def write_sources(docs_dir: Path, results_dir: Path, source_dir: Path) -> list[int]:
     """Copy `docs_dir` to `source_dir` and add the atlas and API pages; returns the entries without results."""
     shutil.copytree(docs_dir, source_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("_build"))
@@ -66,11 +75,11 @@ def build_site(results_dir: Path, output_dir: Path, docs_dir: Path | None = None
     """Build the HTML site into `output_dir` from the example outputs in `results_dir`; returns its index.html.
 
     Raises:
-        SiteError: an entry has no result in `results_dir` (run it first), or
-            Sphinx warned (the message lists each warning).
+        SiteError: the `docs` extra is not installed, an entry has no result
+            in `results_dir` (run it first), or Sphinx warned (the message
+            lists each warning).
     """
-    from sphinx.cmd.build import build_main
-
+    build_main = sphinx_build()
     docs_dir = Path(docs_dir) if docs_dir is not None else default_docs_dir()
     with tempfile.TemporaryDirectory(prefix="tfdl-docs-") as scratch:
         source = Path(scratch) / "source"
