@@ -36,7 +36,7 @@ sys.path.insert(0, str(HERE))
 
 from spine import machine, write_section  # noqa: E402
 
-CONFIGS = ("planted_word2vec", "planted_glove", "python_help_word2vec")
+CONFIGS = ("planted_word2vec", "planted_glove", "python_help_word2vec", "prose_word2vec")
 BAR_SCORE, BAR_MINUTES = 0.9, 10
 
 
