@@ -144,12 +144,19 @@ class TfKerasBlocker(importlib.abc.MetaPathFinder):
 
 @pytest.fixture
 def no_tf_keras():
+    # Another test in the same process (TF Hub, say) may have imported
+    # tf_keras already: set its modules aside so that an import from tfdl
+    # reaches the blocker instead of the cache, and put them back after.
+    set_aside = {name: sys.modules.pop(name) for name in list(sys.modules) if name.split(".")[0] == "tf_keras"}
     blocker = TfKerasBlocker()
     sys.meta_path.insert(0, blocker)
-    yield blocker
-    sys.meta_path.remove(blocker)
-    assert blocker.tried == [], f"tfdl tried to import {blocker.tried}"
-    assert "tf_keras" not in sys.modules
+    try:
+        yield blocker
+        assert blocker.tried == [], f"tfdl tried to import {blocker.tried}"
+        assert "tf_keras" not in sys.modules
+    finally:
+        sys.meta_path.remove(blocker)
+        sys.modules.update(set_aside)
 
 
 # --- .h5 -----------------------------------------------------------------------------------------------------
