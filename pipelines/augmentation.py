@@ -3,17 +3,15 @@
 Augmentation runs on the input side, on whole batches, so it touches only
 the training feed and never becomes part of an exported or served model.
 
-The random draws are reproducible for a seed while the image work runs in
-parallel. A random Keras layer keeps its seed in a variable that each call
-reads and advances; mapped over batches with `num_parallel_calls`, the calls
-race for it and the same seed gives different images from run to run (the
-batches also get their draws in whatever order the threads ran). So `augment`
-splits each layer's call in two: a sequential map draws the random
-parameters of each batch in order (a few numbers per image), then a parallel
-map transforms the images with them. The result equals calling the layers on
-the batches one after another, and the layers' seed states advance as they
-would, so each epoch gets new draws and a checkpoint of the states resumes
-them.
+The random draws are stateless. A Keras random layer keeps its seed in a
+variable that each call reads and advances; read inside tf.data, that
+variable races between parallel calls (the same seed gives different images
+from run to run) and makes the iterator impossible to checkpoint (a backup
+mid-run fails with "ReadVariableOp is stateful"). So `augment` zips each
+batch with a seed pair from `tf.data.Dataset.random`, part of the iterator's
+own state, and hands each layer seeds derived from it: the same seed gives
+the same images with any parallelism, each epoch gets new draws, and a
+backup of the iterator resumes them exactly.
 """
 
 from __future__ import annotations
@@ -26,6 +24,7 @@ import keras
 import tensorflow as tf
 
 from tfdl.pipelines.errors import DataError
+from tfdl.pipelines.geometric_augmentation import seed_pairs
 
 Flip = Literal["horizontal", "vertical", "horizontal_and_vertical"]
 
@@ -105,12 +104,16 @@ def build_augmentation(
     return keras.Sequential(layers, name="augmentation")
 
 
-def augment(dataset: tf.data.Dataset, augmentation: keras.Sequential | None) -> tf.data.Dataset:
+def augment(
+    dataset: tf.data.Dataset, augmentation: keras.Sequential | None, seed: int | None = None
+) -> tf.data.Dataset:
     """Augment every batch of `(images, labels, ...)` of a dataset (the training feed only).
 
-    Each layer is applied as in training (`training=True`). Given the same
-    seeded augmentation, the same dataset gives the same images on every run;
-    each new pass over the dataset (epoch) draws new transforms.
+    Each layer is applied as in training (`training=True`), with seeds drawn
+    per batch from the dataset's own seed stream rather than from the
+    layer's seed variable. Given the same seed, the same dataset gives the
+    same images on every run; each new pass over the dataset (epoch) draws
+    new transforms; an iterator over the result can be checkpointed.
 
     Args:
         dataset: batched elements `(images, labels)` (more components, such
@@ -119,6 +122,9 @@ def augment(dataset: tf.data.Dataset, augmentation: keras.Sequential | None) -> 
             range.
         augmentation: from `build_augmentation`, or any `keras.Sequential` of
             Keras image augmentation layers; None returns `dataset` unchanged.
+        seed: seeds the draws; None takes the seed the first layer was
+            built with (`build_augmentation`'s), and fresh randomness every
+            run when that is None too.
 
     Returns:
         The dataset with float32 augmented images, the rest of each element
@@ -133,20 +139,36 @@ def augment(dataset: tf.data.Dataset, augmentation: keras.Sequential | None) -> 
     layers = _augmentation_layers(augmentation)
     _check_batched_images(dataset.element_spec)
 
-    def draw(images, *rest):
-        # Sequential on purpose: this is the only step that reads and advances
-        # the layers' seed states, so it must see the batches in order.
-        transformations = tuple(layer.get_random_transformation(images, training=True) for layer in layers)
-        return (images, *rest, transformations)
+    if seed is None:
+        seed = getattr(layers[0], "seed", None)
 
-    def transform(images, *rest_and_transformations):
-        *rest, transformations = rest_and_transformations
+    def transform(element, seed_pair):
+        images, *rest = element
         images = tf.cast(images, tf.float32)
-        for layer, transformation in zip(layers, transformations):
+        for index, layer in enumerate(layers):
+            seeds = _StatelessSeeds(tf.random.experimental.stateless_fold_in(seed_pair, index))
+            transformation = layer.get_random_transformation(images, training=True, seed=seeds)
             images = layer.transform_images(images, transformation, training=True)
         return (images, *rest)
 
-    return dataset.map(draw).map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+    return tf.data.Dataset.zip((dataset, seed_pairs(seed))).map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+class _StatelessSeeds(keras.random.SeedGenerator):
+    """A seed generator without a variable: the i-th seed it gives is `seed_pair` folded with i.
+
+    Keras's random layers draw through a `SeedGenerator`; this one lets them
+    draw statelessly from a tensor, so nothing outside the tf.data iterator
+    holds random state.
+    """
+
+    def __init__(self, seed_pair: tf.Tensor):  # no super().__init__(): that makes the state variable
+        self._seed_pair = seed_pair
+        self._drawn = 0
+
+    def next(self, ordered: bool = True) -> tf.Tensor:
+        self._drawn += 1
+        return tf.random.experimental.stateless_fold_in(self._seed_pair, self._drawn)
 
 
 def _augmentation_layers(augmentation) -> list:

@@ -138,11 +138,21 @@ def augment_dataset(dataset: tf.data.Dataset, seed: int, **options: Any) -> tf.d
         chosen["brightness"], chosen["contrast"], chosen["saturation"], chosen["hue"],
     )
     _check_structure(dataset.element_spec, need_rgb=chosen["color"])
-    seed_pairs = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True).batch(2, drop_remainder=True)
-    return tf.data.Dataset.zip((dataset, seed_pairs)).map(
+    return tf.data.Dataset.zip((dataset, seed_pairs(int(seed)))).map(
         lambda example, seed_pair: augment_example(example, seed_pair, **options),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
+
+
+def seed_pairs(seed: int | None) -> tf.data.Dataset:
+    """An endless dataset of int64 seed pairs for stateless draws, one per element it is zipped with.
+
+    `tf.data.Dataset.random` is part of the iterator, not a variable beside
+    it: a checkpointed iterator resumes it, and each new pass over a
+    repeated dataset (epoch) gets new pairs. The same seed gives the same
+    pairs; None gives fresh ones every run.
+    """
+    return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2, drop_remainder=True)
 
 
 def flip_example(example: Mapping[str, Any]) -> dict[str, tf.Tensor]:

@@ -1,4 +1,4 @@
-"""`data.augmentation` in `tfdl run` for segmentation and detection: masks and boxes move with the image, training only."""
+"""`data.augmentation` in `tfdl run`: masks and boxes move with the image, training only; backups hold the feed."""
 
 from __future__ import annotations
 
@@ -198,3 +198,16 @@ def test_a_segmentation_run_with_augmentation_trains_and_reports(tmp_path):
     # The run's config records the augmentation and loads back as it ran.
     recorded = load_config(str(tmp_path / "run" / "config.yaml"))
     assert recorded.data.augmentation == config.data.augmentation
+
+
+def test_a_classification_run_with_keras_layer_augmentation_backs_up_mid_run(tmp_path):
+    # The Keras layers' seed variables, read inside tf.data, made every backup
+    # of such a run fail ("ReadVariableOp is stateful") once 120 s had passed.
+    from tfdl.run import run
+
+    config = load_config("shapes_resnet", [
+        "data.source.examples=80", "data.source.image_size=32", "training.epochs=2", "export.tflite=[]",
+        "data.augmentation={flip: horizontal, translation: 0.1, brightness: 0.1}", "training.backup.every_steps=1",
+    ])
+    result = run(config, output_dir=tmp_path / "run", log=lambda _: None)
+    assert result.metrics["training"]["epochs_run"] == 2 and result.metrics["parity"]["passed"]
