@@ -32,7 +32,7 @@ import numpy as np
 
 from tfdl.export.config import ExportConfig
 from tfdl.export.inference_model import inference_model
-from tfdl.export.parity import ParityReport, check_parity
+from tfdl.export.parity import ParityReport, check_parity, keras_outputs
 from tfdl.export.serving_layout import next_version, version_dir
 
 
@@ -184,13 +184,11 @@ def _tflite_exports(saved: Path, data, config: ExportConfig, export_dir: Path, r
 
 
 def _tflite_reports(served, inputs: dict, data, exports: list, config: ExportConfig) -> list:
-    from tfdl.export.saved_model import named_outputs
     from tfdl.export.tflite_report import tflite_mode_report
 
     if not exports:
         return []
-    outputs = named_outputs(served, served(next(iter(inputs.values())), training=False))
-    name, keras_output = next(iter(outputs.items()))
+    name, keras_output = next(iter(keras_outputs(served, inputs).items()))
     return [
         tflite_mode_report(
             e, inputs, np.asarray(keras_output, dtype=np.float64), data.test_labels, name,

@@ -8,7 +8,9 @@ predicted class) agrees.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -43,24 +45,44 @@ class ParityReport:
         }
 
 
-def _keras_outputs(model, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    feed = next(iter(inputs.values())) if len(inputs) == 1 else inputs
-    return {name: np.asarray(o) for name, o in named_outputs(model, model(feed, training=False)).items()}
+# Examples per call when a whole test split is run through a model: a split of
+# 10,000 CIFAR images in one call holds gigabytes of activations at once.
+BATCH = 256
+
+
+def in_batches(call: Callable[[dict], Mapping], inputs: Mapping[str, np.ndarray],
+               batch_size: int = BATCH) -> dict[str, np.ndarray]:
+    """`call(inputs)` computed `batch_size` examples at a time, outputs joined along the batch axis."""
+    count = len(next(iter(inputs.values())))
+    parts = [
+        {k: np.asarray(v) for k, v in call({k: v[start:start + batch_size] for k, v in inputs.items()}).items()}
+        for start in range(0, max(count, 1), batch_size)
+    ]
+    return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+
+
+def keras_outputs(model, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The Keras model's named outputs on `inputs` (keyed by input name), a batch at a time."""
+
+    def call(chunk):
+        feed = next(iter(chunk.values())) if len(chunk) == 1 else chunk
+        return named_outputs(model, model(feed, training=False))
+
+    return in_batches(call, inputs)
 
 
 def saved_model_outputs(directory: Path | str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     import tensorflow as tf
 
     signature = tf.saved_model.load(str(directory)).signatures["serving_default"]
-    outputs = signature(**{k: tf.constant(v) for k, v in inputs.items()})
-    return {k: v.numpy() for k, v in outputs.items()}
+    return in_batches(lambda chunk: signature(**{k: tf.constant(v) for k, v in chunk.items()}), inputs)
 
 
 def tflite_outputs(path: Path | str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     from tfdl.export.litert import load_interpreter
 
     runner = load_interpreter(path).get_signature_runner("serving_default")
-    return runner(**inputs)
+    return in_batches(lambda chunk: runner(**chunk), inputs)
 
 
 def _compare(target: str, reference: dict, candidate: dict, atol: float) -> ParityResult:
@@ -87,7 +109,7 @@ def check_parity(
     onnx_path: Path | str | None = None,
 ) -> ParityReport:
     """Compare each given artifact with `model` on `inputs` (raw, keyed by input name)."""
-    reference = _keras_outputs(model, inputs)
+    reference = keras_outputs(model, inputs)
     report = ParityReport(examples=len(next(iter(inputs.values()))), atol=atol)
     if saved_model_dir is not None:
         report.results.append(_compare("saved_model", reference, saved_model_outputs(saved_model_dir, inputs), atol))
@@ -96,5 +118,5 @@ def check_parity(
     if onnx_path is not None:
         from tfdl.export.onnx import onnx_outputs
 
-        report.results.append(_compare("onnx", reference, onnx_outputs(onnx_path, inputs), atol))
+        report.results.append(_compare("onnx", reference, in_batches(partial(onnx_outputs, onnx_path), inputs), atol))
     return report

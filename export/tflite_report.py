@@ -18,6 +18,7 @@ from typing import Mapping
 import numpy as np
 
 from tfdl.export.litert import LiteRTModel
+from tfdl.export.parity import in_batches
 from tfdl.export.tflite import TFLiteExport
 
 # Examples timed one at a time for the latency figure (after a warm-up).
@@ -76,7 +77,7 @@ def tflite_mode_report(
             note="holds Select TF ops: it needs a LiteRT build with the Flex delegate, which the installed runtime lacks",
         )
     runner = LiteRTModel(export.path)
-    got = np.asarray(runner(dict(inputs))[output_name], dtype=np.float64).reshape(keras_output.shape)
+    got = np.asarray(in_batches(runner, inputs)[output_name], dtype=np.float64).reshape(keras_output.shape)
     diff = float(np.max(np.abs(got - keras_output)))
     # Class scores on the last axis: per example, or per pixel for a segmentation map.
     classes = keras_output.ndim in (2, 4) and keras_output.shape[-1] > 1
