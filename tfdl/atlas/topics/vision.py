@@ -681,7 +681,7 @@ def faster_rcnn_vs_rcnn(lesson: Lesson) -> None:
     r"of stride } s \text{ (padding same)}",
     see=("tfdl.models.build_fcn", "tfdl.models.FCNConfig", "tfdl.models.build_unet",
          "tfdl.evaluation.segmentation_metrics", "tfdl.pipelines.make_shapes"),
-    configs=("shapes_unet",),
+    configs=("shapes_fcn", "shapes_unet"),
 )
 def fully_convolutional_network(lesson: Lesson) -> None:
     """A **fully convolutional network** (FCN, Long et al. 2015) segments an image by
